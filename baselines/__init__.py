@@ -1,0 +1,8 @@
+"""Reimplemented baselines, each a small subclass of clustercam.CAMMethod."""
+
+from baselines.gradcam import GradCAM
+from baselines.gradcampp import GradCAMPlusPlus
+from baselines.sanity import CenterMap, RandomMap
+from baselines.scorecam import ScoreCAM
+
+__all__ = ["CenterMap", "GradCAM", "GradCAMPlusPlus", "RandomMap", "ScoreCAM"]

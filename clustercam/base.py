@@ -1,0 +1,161 @@
+"""The method interface every explanation method implements, and the steps they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from clustercam.cost import Cost, CostCounter, counted
+from clustercam.ops import minmax_normalize, upsample
+from clustercam.scoring import Output, class_scores
+
+
+@dataclass
+class Explanation:
+    """Saliency maps (B, H, W) in [0, 1], the explained classes (B,) and the cost per image."""
+
+    maps: torch.Tensor
+    classes: torch.Tensor
+    cost: Cost
+
+
+class _Captured:
+    output: torch.Tensor | None = None
+
+
+@contextmanager
+def capture_output(layer: nn.Module) -> Iterator[_Captured]:
+    """Keeps the output of `layer` from the forward passes inside the block; the hook always goes."""
+    captured = _Captured()
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        captured.output = output
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def resolve_layer(model: nn.Module, target_layer: str | nn.Module) -> nn.Module:
+    if isinstance(target_layer, nn.Module):
+        return target_layer
+    try:
+        return model.get_submodule(target_layer)
+    except AttributeError:
+        names = [name for name, _ in model.named_modules() if name]
+        hint = ", ".join(names[-8:])
+        raise ValueError(
+            f"target layer {target_layer!r} is not a module of {type(model).__name__}; "
+            f"its last modules are: {hint}"
+        ) from None
+
+
+def resolve_targets(logits: torch.Tensor, targets: torch.Tensor | Sequence[int] | int | None):
+    """The classes to explain: the top-1 prediction where none is given."""
+    n_images, n_classes = logits.shape
+    if targets is None:
+        return logits.argmax(dim=1)
+    classes = torch.as_tensor(targets, device=logits.device).long().reshape(-1)
+    if classes.numel() == 1:
+        classes = classes.expand(n_images)
+    if classes.numel() != n_images:
+        raise ValueError(f"{classes.numel()} target classes for {n_images} images")
+    bad = classes[(classes < 0) | (classes >= n_classes)]
+    if bad.numel():
+        raise ValueError(
+            f"target class {bad[0].item()} is outside 0..{n_classes - 1} (the model's classes)"
+        )
+    return classes.clone()
+
+
+class CAMMethod(ABC):
+    """Base of every method: one forward pass with the target layer hooked, then `saliency`.
+
+    Subclasses override `saliency` only; the base resolves target classes, upsamples to the input
+    size, min-max normalises, and measures the cost of the whole call through the model wrapper.
+    """
+
+    needs_gradients: ClassVar[bool] = False
+
+    def __init__(
+        self, model: nn.Module, target_layer: str | nn.Module, chunk_size: int = 64
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.model: CostCounter = counted(model)
+        self.layer = resolve_layer(self.model.model, target_layer)
+        self.chunk_size = chunk_size
+        self.setup_cost = Cost()
+        self._prepared = False
+
+    def __call__(
+        self, images: torch.Tensor, targets: torch.Tensor | Sequence[int] | int | None = None
+    ) -> Explanation:
+        if images.ndim != 4:
+            raise ValueError(f"images must be a (B, C, H, W) batch, got shape {tuple(images.shape)}")
+        if not self._prepared:
+            with self.model.measure() as self.setup_cost:
+                self.prepare(images)
+            self._prepared = True
+        with self.model.measure() as cost:
+            with torch.set_grad_enabled(self.needs_gradients), capture_output(self.layer) as hooked:
+                logits = self.model(images)
+            if hooked.output is None:
+                raise RuntimeError("the target layer was not reached by the forward pass")
+            classes = resolve_targets(logits, targets)
+            raw = self.saliency(images, classes, logits, hooked.output)
+            maps = minmax_normalize(upsample(raw.detach().float(), images.shape[-2:]))
+        return Explanation(maps=maps, classes=classes, cost=cost.per_image(len(images)))
+
+    def prepare(self, images: torch.Tensor) -> None:  # noqa: B027 - optional hook, empty by default
+        """Work done once per model (e.g. a reference image's scores), reported as `setup_cost`."""
+
+    @abstractmethod
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
+        """Raw saliency (B, h, w) at any resolution; the base upsamples and normalises it."""
+
+    def score_masks(
+        self,
+        images: torch.Tensor,
+        maps: Sequence[torch.Tensor],
+        classes: torch.Tensor,
+        substrate: torch.Tensor | None = None,
+        output: Output = "probability",
+    ) -> list[torch.Tensor]:
+        """Scores of x * m + substrate * (1 - m) for the masks m = norm(Up(map)) of each image.
+
+        `maps[b]` is a (K_b, h, w) stack for image b; all K_1 + ... + K_B masked images go through
+        the model in chunks, so small per-image counts still fill a chunk. Returns one (K_b,) score
+        tensor per image.
+        """
+        owner = torch.cat([torch.full((len(m),), b, dtype=torch.long) for b, m in enumerate(maps)])
+        flat_maps = torch.cat(list(maps)) if len(owner) else images.new_zeros(0, 1, 1)
+        size = images.shape[-2:]
+
+        def make_inputs(start: int, stop: int) -> torch.Tensor:
+            which = owner[start:stop].to(images.device)
+            masks = minmax_normalize(upsample(flat_maps[start:stop].float(), size))[:, None]
+            masked = images[which] * masks
+            if substrate is not None:
+                masked = masked + substrate[which] * (1 - masks)
+            return masked
+
+        scores = class_scores(
+            self.model, len(owner), make_inputs, classes[owner.to(classes.device)],
+            self.chunk_size, output,
+        )
+        return list(scores.split([len(m) for m in maps]))

