@@ -8,7 +8,7 @@ from baselines.gradcam import GradCAM
 
 
 class GradCAMPlusPlus(GradCAM):
-    """alpha = g^2 / (2 g^2 + sum_ij A g^3);  w_k = sum_ij alpha * ReLU(g). 1 forward + 1 backward."""
+    """alpha = g^2 / (2 g^2 + sum_ij A g^3); w_k = sum_ij alpha ReLU(g). 1 forward + 1 backward."""
 
     def channel_weights(self, gradients: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
         squared = gradients.pow(2)

@@ -30,7 +30,9 @@ class ScoreCAM(CAMMethod):
     ) -> None:
         super().__init__(model, target_layer, chunk_size)
         if variant not in ("official", "channel_softmax"):
-            raise ValueError(f"unknown Score-CAM variant {variant!r}; choose official or channel_softmax")
+            raise ValueError(
+                f"unknown Score-CAM variant {variant!r}; choose official or channel_softmax"
+            )
         self.variant = variant
 
     def saliency(self, images, classes, logits, activations):

@@ -31,7 +31,7 @@ class _Captured:
 
 @contextmanager
 def capture_output(layer: nn.Module) -> Iterator[_Captured]:
-    """Keeps the output of `layer` from the forward passes inside the block; the hook always goes."""
+    """Keeps the output of `layer` from forward passes inside the block; the hook always goes."""
     captured = _Captured()
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -100,7 +100,7 @@ class CAMMethod(ABC):
         self, images: torch.Tensor, targets: torch.Tensor | Sequence[int] | int | None = None
     ) -> Explanation:
         if images.ndim != 4:
-            raise ValueError(f"images must be a (B, C, H, W) batch, got shape {tuple(images.shape)}")
+            raise ValueError(f"images must be a (B, C, H, W) batch, got {tuple(images.shape)}")
         if not self._prepared:
             with self.model.measure() as self.setup_cost:
                 self.prepare(images)
