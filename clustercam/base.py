@@ -107,7 +107,8 @@ class CAMMethod(ABC):
             self._prepared = True
         with self.model.measure() as cost:
             with torch.set_grad_enabled(self.needs_gradients), capture_output(self.layer) as hooked:
-                logits = self.model(images)
+                # An input that requires grad keeps the layer differentiable in frozen models too.
+                logits = self.model(images.detach().requires_grad_(self.needs_gradients))
             if hooked.output is None:
                 raise RuntimeError("the target layer was not reached by the forward pass")
             classes = resolve_targets(logits, targets)
