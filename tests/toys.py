@@ -1,0 +1,106 @@
+"""Tiny models with known outputs, shared by the tests. Keep each one small and closed-form."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MeanSigmoidToy(nn.Module):
+    """Two logits [gain * mean(x), 0], so p_0(x) = sigmoid(gain * mean(x)) and p_1 = 1 - p_0.
+
+    The mean runs over all channels and pixels, in float64, so a test can recompute any score in
+    plain Python.
+    """
+
+    def __init__(self, gain: float = 3.0) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        first = self.gain * images.double().mean(dim=(1, 2, 3))
+        return torch.stack([first, torch.zeros_like(first)], dim=1)
+
+
+class LinearToy(nn.Module):
+    """Random fixed linear classifier on the flattened image: the class scores depend on every
+    pixel differently. Each row is an elementwise product and one sum, so a result never depends
+    on how many images share the batch.
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], n_classes: int = 5, seed: int = 0) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        n_inputs = in_shape[0] * in_shape[1] * in_shape[2]
+        self.weight = nn.Parameter(torch.randn(n_classes, n_inputs, generator=generator))
+        self.bias = nn.Parameter(torch.randn(n_classes, generator=generator))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        flat = images.flatten(1)
+        return (flat[:, None, :] * self.weight[None]).sum(dim=-1) + self.bias
+
+
+class LinearGapModel(nn.Module):
+    """features = ReLU(1x1 conv(x)) (the target layer), logits = W @ spatial mean(features).
+
+    d logit_c / d A_k = W[c, k] / (H W) everywhere, so Grad-CAM's map is known in closed form.
+    """
+
+    def __init__(self, conv_weight: torch.Tensor, head_weight: torch.Tensor) -> None:
+        super().__init__()
+        channels, in_channels = conv_weight.shape
+        self.features = nn.Sequential(nn.Conv2d(in_channels, channels, 1, bias=False), nn.ReLU())
+        self.features[0].weight.data = conv_weight[:, :, None, None].clone()
+        self.head = nn.Linear(channels, len(head_weight), bias=False)
+        self.head.weight.data = head_weight.clone()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def region_masks(size: int, n_regions: int = 4) -> torch.Tensor:
+    """(n_regions, size, size) indicators of the quadrants (or vertical bands if not 4)."""
+    masks = torch.zeros(n_regions, size, size)
+    if n_regions == 4:
+        half = size // 2
+        for k, (r, c) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+            masks[k, r * half : (r + 1) * half, c * half : (c + 1) * half] = 1
+    else:
+        band = size // n_regions
+        for k in range(n_regions):
+            masks[k, :, k * band : (k + 1) * band] = 1
+    return masks
+
+
+class RegionModel(nn.Module):
+    """Class 0's logit is `gain` times the mean grey level over one known region; class 1's is 0.
+
+    The target layer `features` holds `copies` channels per quadrant (the grey image restricted to
+    it, at different scales) and `dead` all-zero channels, so channels group by region by
+    construction, constant-channel skipping shows in the forward count, and the logit is read off
+    the features (Grad-CAM gets a gradient on the target region's channels only).
+    """
+
+    def __init__(
+        self, size: int = 16, region: int = 0, copies: int = 3, dead: int = 2, gain: float = 20.0
+    ) -> None:
+        super().__init__()
+        masks = region_masks(size)
+        scales = torch.linspace(0.5, 2.0, copies)
+        channel_masks = torch.cat(
+            [torch.stack([m * s for s in scales]) for m in masks] + [torch.zeros(dead, size, size)]
+        )
+        readout = torch.zeros(len(channel_masks))
+        readout[region * copies : (region + 1) * copies] = 1 / (
+            copies * scales * masks[region].sum()
+        )
+        self.register_buffer("channel_masks", channel_masks)
+        self.register_buffer("readout", readout)
+        self.target_region = masks[region].bool()
+        self.features = nn.Identity()
+        self.gain = nn.Parameter(torch.tensor(gain))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.features(x.mean(dim=1, keepdim=True) * self.channel_masks)
+        logit = self.gain * torch.einsum("bchw,c->b", features, self.readout)
+        return torch.stack([logit, torch.zeros_like(logit)], dim=1)
