@@ -16,7 +16,7 @@ from torch import nn
 Output = Literal["probability", "logit"]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def class_scores(
     model: nn.Module,
     n_inputs: int,

@@ -1,0 +1,203 @@
+"""Figures (PNG, matplotlib Agg): saliency grid, mean deletion/insertion curves, K trade-off.
+
+Each function raises `NotAvailable` when its inputs are missing (no maps saved, no curves), so
+the command line can say so and go on with the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
+from PIL import Image
+
+from report.runs import Job, Run, canonical
+from report.stats import Metric, summarize
+from report.tables import CAUSAL_METRICS, COST_METRICS, NotAvailable, pretty
+
+RESIZE, CROP = 256, 224
+DPI = 100
+REFERENCE_METHODS = {"scorecam": "s", "gradcam": "^"}
+
+
+def photo(path: Path) -> np.ndarray:
+    """The model's view of a photo: short side resized to 256, centre crop 224 (RGB, 0..1)."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        scale = RESIZE / min(image.size)
+        width, height = round(image.width * scale), round(image.height * scale)
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+        left, top = (width - CROP) // 2, (height - CROP) // 2
+        return np.asarray(image.crop((left, top, left + CROP, top + CROP)), dtype=float) / 255
+
+
+def find_photo(run: Run, recorded: str) -> Path | None:
+    """The recorded path as given, else relative to the run directory; None if neither exists."""
+    for candidate in (Path(recorded), run.path / recorded):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def saliency_grid(run: Run, out: Path, max_images: int) -> Path:
+    """Rows = the first photos with saved maps, columns = the photo and each method's overlay."""
+    images = run.rows.drop_duplicates("image_id")
+    images = images[[(run.maps_dir / f"{i}.npz").is_file() for i in images["image_id"]]]
+    if images.empty:
+        raise NotAvailable(f"{run.name}: no maps/ (run with save_maps on)")
+    images = images.head(max_images)
+    methods = run.methods
+    fig, axes = plt.subplots(
+        len(images),
+        len(methods) + 1,
+        squeeze=False,
+        figsize=(1.8 * (len(methods) + 1), 1.9 * len(images)),
+    )
+    for axis_row, (_, image) in zip(axes, images.iterrows()):
+        found = find_photo(run, str(image.get("path", "")))
+        picture = photo(found) if found is not None else np.full((CROP, CROP, 3), 0.5)
+        with np.load(run.maps_dir / f"{image['image_id']}.npz") as maps:
+            saved = {key: maps[key].astype(float) for key in maps.files}
+        axis_row[0].imshow(picture)
+        axis_row[0].set_ylabel(str(image.get("target_name", image["image_id"])), fontsize=8)
+        for axis, method in zip(axis_row[1:], methods):
+            axis.imshow(picture)
+            if method in saved:
+                axis.imshow(
+                    saved[method], cmap="jet", alpha=0.5, vmin=0, vmax=1, extent=(0, CROP, CROP, 0)
+                )
+        for axis in axis_row:
+            axis.set_xticks([])
+            axis.set_yticks([])
+    for axis, title in zip(axes[0], ["photo", *map(pretty, methods)]):
+        axis.set_title(title, fontsize=9)
+    fig.suptitle(f"Saliency maps: {run.model} ({run.data})", fontsize=10)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def read_curves(path: Path) -> dict[str, dict[str, list[np.ndarray]]]:
+    """curves.jsonl -> method -> 'deletion'/'insertion' -> finite curves (NaN ones dropped)."""
+    curves: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    with path.open() as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            for kind in ("deletion", "insertion"):
+                curve = np.asarray(record.get(kind) or [], dtype=float)
+                if len(curve) > 1 and np.isfinite(curve).all():
+                    curves[record["method"]][kind].append(curve)
+    return curves
+
+
+def mean_curve(curves: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
+    """Pointwise mean over the curves of the common length (all, in a consistent run), and n."""
+    length = Counter(len(c) for c in curves).most_common(1)[0][0]
+    same = [c for c in curves if len(c) == length]
+    return np.mean(same, axis=0), len(same)
+
+
+def trapezoid_auc(curve: np.ndarray) -> float:
+    """SPEC 3's AUC on [0, 1]; of a mean curve it equals the mean of the per-image AUCs."""
+    return float((curve.sum() - curve[0] / 2 - curve[-1] / 2) / (len(curve) - 1))
+
+
+def curves_figure(run: Run, out: Path) -> Path:
+    """Mean deletion and insertion curves per method, x = fraction of pixels changed."""
+    if not run.curves_path.is_file():
+        raise NotAvailable(f"{run.name}: no curves.jsonl")
+    curves = read_curves(run.curves_path)
+    if not curves:
+        raise NotAvailable(f"{run.name}: curves.jsonl has no finite curves")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, kind in zip(axes, ("deletion", "insertion")):
+        for method in (m for m in run.methods if curves[m][kind]):
+            mean, n = mean_curve(curves[method][kind])
+            label = f"{pretty(method)} (AUC {trapezoid_auc(mean):.3f}, n={n})"
+            axis.plot(np.linspace(0, 1, len(mean)), mean, label=label)
+        axis.set(
+            title=f"{kind.capitalize()} (preset {run.preset})",
+            xlabel="fraction of pixels",
+            ylabel="p_c (target class)",
+            xlim=(0, 1),
+            ylim=(0, None),
+        )
+        axis.legend(fontsize=7)
+    fig.suptitle(f"Mean curves: {run.model} ({run.data})", fontsize=10)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def means(run: Run, method: str, metrics: Sequence[Metric]) -> dict[str, float]:
+    summary, _ = summarize(run.rows[run.rows["method"] == method], metrics)
+    return summary
+
+
+def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path) -> Path:
+    """AUCs against forward passes per image, one line per Cluster-CAM setting, K annotated.
+
+    Score-CAM and Grad-CAM come from companion runs of the same model and preset only: AUCs
+    under another model or step size are not comparable.
+    """
+    metrics = (COST_METRICS[0], *CAUSAL_METRICS)
+    lines: dict[str, list[tuple[int, dict[str, float]]]] = defaultdict(list)
+    for job in sorted((j for j in jobs if j.k is not None), key=lambda j: j.k):
+        for method in job.run.cluster_methods:
+            label = ", ".join(filter(None, [pretty(method), job.setting(False)]))
+            lines[label].append((job.k, means(job.run, method, metrics)))
+    if not lines:
+        raise NotAvailable("no K sweep with clustercam... rows")
+    first = jobs[0].run
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, key in zip(axes, ("insertion", "deletion")):
+        for label, points in lines.items():
+            x = [p["forward"] for _, p in points]
+            y = [p[key] for _, p in points]
+            axis.plot(x, y, marker="o", label=label)
+            for k, xi, yi in zip((k for k, _ in points), x, y):
+                axis.annotate(
+                    f"K={k}", (xi, yi), fontsize=7, textcoords="offset points", xytext=(3, 3)
+                )
+        for run in companions:
+            if canonical(run.model) != canonical(first.model) or run.preset != first.preset:
+                continue
+            for method in run.methods:
+                marker = REFERENCE_METHODS.get(canonical(method))
+                if marker is not None:
+                    point = means(run, method, metrics)
+                    axis.scatter(
+                        point["forward"],
+                        point[key],
+                        marker=marker,
+                        s=60,
+                        color="k",
+                        label=f"{pretty(method)} ({run.name})",
+                        zorder=3,
+                    )
+        axis.set_xscale("log")  # before the formatters: setting the scale resets them
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.margins(x=0.1, y=0.1)
+        axis.set(
+            xlabel="forward passes per image",
+            ylabel=f"{key} AUC ({'higher' if key == 'insertion' else 'lower'} is better)",
+        )
+        axis.legend(fontsize=7)
+    fig.suptitle(f"K trade-off: {first.model}, preset {first.preset}", fontsize=10)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def save(fig: plt.Figure, out: Path) -> Path:
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)
+    return out

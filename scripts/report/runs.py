@@ -1,0 +1,271 @@
+"""Run and sweep directories as the runner writes them, read into small typed objects.
+
+One run directory holds `config.yaml` (the resolved Hydra config), `per_image.csv` (one row per
+image x method), optionally `curves.jsonl`, `maps/<image_id>.npz` and `setup_cost.json` (work a
+method does once per run, e.g. scoring a blank image). A sweep (Hydra multirun)
+directory holds one run directory per job, each with `.hydra/overrides.yaml`. Missing config keys
+and missing optional columns are tolerated: a report should say what it cannot show, not crash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    "drop_continuous",
+    "increase_continuous",
+    "explained_continuous",
+    "drop_top50",
+    "increase_top50",
+    "explained_top50",
+    "deletion_auc",
+    "insertion_auc",
+    "forward",
+    "backward",
+    "seconds",
+    "metric_forward",
+    "metric_seconds",
+)
+MODES: tuple[str, ...] = ("continuous", "top50")
+K_KEY = "n_clusters"
+# Cluster-CAM options that define a variant (SPEC 1.1); other swept keys change the protocol.
+VARIANT_KEYS: frozenset[str] = frozenset({"clustering", "features", "score", "cognition", "lam"})
+
+
+def canonical(name: str) -> str:
+    """Spelling-free key of a method or model name: `Grad-CAM++` and `gradcam_pp` both match."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower().replace("++", "pp"))
+
+
+def is_cluster_cam(method: str) -> bool:
+    """Cluster-CAM and its variants are named clustercam..., however the runner spells it."""
+    return canonical(method).startswith("clustercam")
+
+
+def lookup(config: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    """Value of a dotted key in a nested config, or `default` where any level is missing."""
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _read_yaml(path: Path) -> Any:
+    with path.open() as handle:
+        return yaml.safe_load(handle)
+
+
+def parse_overrides(lines: Iterable[str]) -> dict[str, str]:
+    """Hydra override strings (`+a.b=1`, `~x`) -> {dotted key: value}; deletions map to ''."""
+    parsed: dict[str, str] = {}
+    for line in lines:
+        key, _, value = str(line).partition("=")
+        parsed[key.lstrip("+~")] = value
+    return parsed
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One run directory: its config, per-image rows and where its optional outputs are."""
+
+    path: Path
+    config: dict[str, Any]
+    rows: pd.DataFrame
+    overrides: dict[str, str] = field(default_factory=dict)
+    setup_costs: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def model(self) -> str:
+        return str(lookup(self.config, "model.name", "unknown model"))
+
+    @property
+    def data(self) -> str:
+        return str(lookup(self.config, "data.name", "unknown data"))
+
+    @property
+    def preset(self) -> str:
+        """metrics.preset, or metrics.name where the metrics config group names the preset."""
+        preset = lookup(self.config, "metrics.preset", lookup(self.config, "metrics.name"))
+        return "unknown" if preset is None else str(preset)
+
+    @property
+    def step(self) -> int | None:
+        step = lookup(self.config, "metrics.causal.step", lookup(self.config, "metrics.step"))
+        return None if step is None else int(step)
+
+    @property
+    def method_configs(self) -> dict[str, dict[str, Any]]:
+        """Options of `method` and of each `methods.<key>`, under the name the runner gives them
+        (their `name`, else the key), so a method's settings can be shown beside its numbers."""
+        entries = [("method", self.config.get("method"))]
+        entries += list((self.config.get("methods") or {}).items())
+        return {
+            str(options.get("name") or key): options
+            for key, options in entries
+            if isinstance(options, dict)
+        }
+
+    @property
+    def cluster_methods(self) -> list[str]:
+        """Cluster-CAM and its variants: by `_target_` where the config says, else by name
+        (variants may be named anything, e.g. cc_extremes, so the config comes first)."""
+        configs = self.method_configs
+
+        def cluster(method: str) -> bool:
+            target = configs.get(method, {}).get("_target_")
+            return is_cluster_cam(method) if target is None else str(target).endswith("ClusterCAM")
+
+        return [method for method in self.methods if cluster(method)]
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods in the order the runner wrote them (that order is the tables' row order)."""
+        return list(dict.fromkeys(self.rows["method"]))
+
+    @property
+    def n_images(self) -> int:
+        return int(self.rows["image_id"].nunique())
+
+    @property
+    def curves_path(self) -> Path:
+        return self.path / "curves.jsonl"
+
+    @property
+    def maps_dir(self) -> Path:
+        return self.path / "maps"
+
+    def modes(self) -> list[str]:
+        """Mask modes with at least one number; config may list modes that were never scored."""
+        return [m for m in MODES if np.isfinite(self.rows[f"drop_{m}"]).any()]
+
+    def describe(self) -> str:
+        """Protocol line for captions: model, data, images, causal preset and step."""
+        step = "" if self.step is None else f", step {self.step}"
+        return f"{self.model} on {self.data} ({self.n_images} images, preset {self.preset}{step})"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A sweep job with the overrides that differ between the sweep's jobs (its coordinates)."""
+
+    run: Run
+    sweep: str
+    varying: dict[str, str]
+
+    @property
+    def k(self) -> int | None:
+        """K of a K sweep; None when n_clusters is not among the varying overrides."""
+        for key, value in self.varying.items():
+            if key.split(".")[-1] == K_KEY:
+                return int(value)
+        return None
+
+    def setting(self, with_k: bool) -> str:
+        """Short label of the job's varying overrides (last key component), K optional."""
+        parts = [
+            f"{key.split('.')[-1]}={value}"
+            for key, value in self.varying.items()
+            if with_k or key.split(".")[-1] != K_KEY
+        ]
+        return ", ".join(parts)
+
+
+@dataclass
+class Inputs:
+    """What the command line gave, sorted by the tables that can use it."""
+
+    runs: list[Run] = field(default_factory=list)
+    k_jobs: list[Job] = field(default_factory=list)
+    variant_jobs: list[Job] = field(default_factory=list)
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "per_image.csv").is_file()
+
+
+def load_run(path: Path, overrides: dict[str, str] | None = None) -> Run:
+    """Reads one run directory; absent numeric columns become NaN so every table can ask."""
+    config_path = path / "config.yaml"
+    if not config_path.is_file():
+        config_path = path / ".hydra" / "config.yaml"
+    config = _read_yaml(config_path) if config_path.is_file() else {}
+    rows = pd.read_csv(path / "per_image.csv", dtype={"image_id": str, "skipped": str})
+    for column in NUMERIC_COLUMNS:
+        rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows else np.nan
+    if "skipped" not in rows:
+        rows["skipped"] = ""
+    rows["skipped"] = rows["skipped"].fillna("").str.strip()
+    if overrides is None:
+        overrides_path = path / ".hydra" / "overrides.yaml"
+        listed = _read_yaml(overrides_path) if overrides_path.is_file() else None
+        overrides = parse_overrides(listed or [])
+    setup_path = path / "setup_cost.json"
+    setup_costs = json.loads(setup_path.read_text()) if setup_path.is_file() else {}
+    return Run(path, config or {}, rows, overrides, setup_costs)
+
+
+def _job_order(path: Path) -> tuple[int, str]:
+    """Hydra numbers its jobs 0, 1, ..., 10: sort numerically, not as text."""
+    return (int(path.name), "") if path.name.isdigit() else (1 << 30, path.name)
+
+
+def varying_overrides(runs: Sequence[Run]) -> list[str]:
+    """Override keys whose value is not the same in every job, in first-seen order."""
+    keys = list(dict.fromkeys(key for run in runs for key in run.overrides))
+    return [key for key in keys if len({run.overrides.get(key) for run in runs}) > 1]
+
+
+def classify_sweep(path: Path, runs: list[Run], inputs: Inputs) -> str:
+    """Files a sweep's jobs under the K table, the variant table, or plain runs; says which.
+
+    A sweep over n_clusters feeds Table 4, one over Cluster-CAM options Table 5 (both when it varies
+    both). A sweep over anything else (model, data, preset) is a set of separate plain runs.
+    """
+    varying = varying_overrides(runs)
+    kinds = {key.split(".")[-1] for key in varying}
+    jobs = [Job(run, path.name, {k: run.overrides.get(k, "") for k in varying}) for run in runs]
+    found = []
+    if K_KEY in kinds:
+        inputs.k_jobs.extend(jobs)
+        found.append("K sweep")
+    if kinds & VARIANT_KEYS:
+        inputs.variant_jobs.extend(jobs)
+        found.append("variant sweep")
+    if not found:
+        inputs.runs.extend(runs)
+        found.append("separate runs")
+    return f"{path}: {len(runs)} jobs, varying {varying or 'nothing'} -> {' + '.join(found)}"
+
+
+def discover(paths: Sequence[Path]) -> tuple[Inputs, list[str]]:
+    """Loads every run and sweep given; returns them with one printable note per path."""
+    inputs = Inputs()
+    notes: list[str] = []
+    for path in paths:
+        if is_run_dir(path):
+            inputs.runs.append(load_run(path))
+            notes.append(f"{path}: run ({inputs.runs[-1].describe()})")
+            continue
+        children = sorted(
+            (p for p in path.iterdir() if is_run_dir(p)) if path.is_dir() else [], key=_job_order
+        )
+        if not children:
+            notes.append(f"{path}: neither a run (no per_image.csv) nor a sweep of runs; ignored")
+            continue
+        notes.append(classify_sweep(path, [load_run(child) for child in children], inputs))
+    return inputs, notes
