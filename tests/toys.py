@@ -104,3 +104,48 @@ class RegionModel(nn.Module):
         features = self.features(x.mean(dim=1, keepdim=True) * self.channel_masks)
         logit = self.gain * torch.einsum("bchw,c->b", features, self.readout)
         return torch.stack([logit, torch.zeros_like(logit)], dim=1)
+
+
+class TinyNet(nn.Module):
+    """Seeded conv(3->8) ReLU conv(8->8) ReLU (`features`, the target layer) -> mean -> linear.
+
+    1000 outputs, so ImageNet labels and class names apply; `delay` seconds of sleep per forward
+    call make a run slow enough to be killed part way, at no CPU cost.
+    """
+
+    def __init__(self, n_classes: int = 1000, seed: int = 0, delay: float = 0.0) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()
+        )
+        self.head = nn.Linear(8, n_classes)
+        generator = torch.Generator().manual_seed(seed)
+        for parameter in self.parameters():
+            parameter.data = torch.randn(parameter.shape, generator=generator) * 0.5
+        self.delay = delay
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def tiny_zoo(
+    name: str = "tiny",
+    weights: str = "random",
+    target_layer: str | None = None,
+    device: str | torch.device = "cpu",
+    size: int = 16,
+    delay: float = 0.0,
+):
+    """TinyNet as a zoo entry (same arguments as clustercam.zoo.load_model, which a config's
+    `model._target_` can point here): images resized to size x size, target layer `features`."""
+    from torchvision import transforms as T
+
+    from clustercam.zoo import ZooModel, imagenet_class_names
+
+    transform = T.Compose([T.Resize((size, size)), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
+    model = TinyNet(delay=delay).eval().to(device)
+    return ZooModel(name, model, target_layer or "features", transform, imagenet_class_names())

@@ -1,0 +1,341 @@
+"""The experiment loop: data set -> model -> every method -> every metric -> records.
+
+Methods, metrics, model and data set are built from config `_target_`s, so this module never
+imports a baseline by name. Several methods in one run share the image loading and the work that
+does not depend on a map: the original forward pass (p_c(x), the target class) and the endpoints
+of the deletion and insertion curves, computed once per image.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from clustercam.base import CAMMethod
+from clustercam.cost import Cost, CostCounter, counted
+from clustercam.data import Sample, UnreadableImageError, load_image
+from clustercam.records import RunRecords
+from clustercam.schema import DEVICES, TARGETS
+from clustercam.selection import SELECTION_KEYS, Selection
+from clustercam.zoo import ZooModel
+from metrics import MODES, CausalMetric, confidence, invalid_maps
+
+log = logging.getLogger(__name__)
+
+PROGRESS = {"insertion_auc": "ins", "deletion_auc": "del", "drop_continuous": "AD"}
+# Rows, curves and maps (or None) of one image.
+ImageRecord = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, np.ndarray] | None]
+CURVE_KINDS = ("deletion", "insertion")
+MAIN_MEANS = ["insertion_auc_mean", "deletion_auc_mean", "average_drop_continuous_mean"]
+
+
+@dataclass
+class Metrics:
+    """The configured metrics; a None causal metric or an empty mode list is not computed."""
+
+    confidence_modes: tuple[str, ...]
+    deletion: CausalMetric | None
+    insertion: CausalMetric | None
+    chunk_size: int
+
+
+def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataFrame:
+    """Runs (or resumes) the experiment of `cfg` in `run_dir`; returns the summary table.
+
+    `zoo` replaces the configured model, for a model built in Python rather than by the zoo.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _run_log(run_dir), logging_redirect_tqdm():
+        config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        target, device = _check_choices(config)
+        configs = method_configs(cfg)
+        metrics = build_metrics(cfg.metrics, cfg.chunk_size)
+        samples = build_samples(cfg.data)
+        torch.manual_seed(cfg.seed)
+        zoo = zoo or instantiate(cfg.model, device=device)
+        model = counted(zoo.model)
+        methods = {
+            name: instantiate(c, model=model, target_layer=zoo.target_layer)
+            for name, c in configs.items()
+        }
+        with RunRecords(run_dir, list(methods), config) as records:
+            todo = [s for s in samples if s.image_id not in records.done]
+            log.info(
+                "%s on %s: %d images (%d already done), methods %s, metrics %s -> %s",
+                zoo.name,
+                cfg.data.name,
+                len(samples),
+                len(samples) - len(todo),
+                ", ".join(methods),
+                cfg.metrics.preset,
+                run_dir,
+            )
+            progress = _Progress(list(methods), records.recovered_rows)
+            with tqdm(total=len(samples), initial=len(samples) - len(todo), unit="img") as bar:
+                for batch in _batches(todo, cfg.batch_size):
+                    for rows, curves, maps in explain_batch(
+                        batch, zoo, model, methods, metrics, target, cfg.save_maps
+                    ):
+                        records.add_image(rows, curves, maps)
+                        progress.update(rows)
+                        bar.set_postfix_str(progress.text(), refresh=False)
+                        bar.update()
+                    for name, method in methods.items():
+                        records.add_setup_cost(name, vars(method.setup_cost))
+            summary = records.write_summary()
+        brief = summary[["method", "n_images", "n_skipped", *MAIN_MEANS]]
+        log.info("summary (%s):\n%s", run_dir / "summary.md", brief.to_string(index=False))
+    return summary
+
+
+def build_samples(data: DictConfig) -> list[Sample]:
+    """The data set of `data._target_`, narrowed by the subset keys (see Selection)."""
+    options = OmegaConf.to_container(data, resolve=True)
+    selection = Selection(**{key: options.pop(key) for key in SELECTION_KEYS if key in options})
+    options.pop("name", None)
+    return selection.apply(instantiate(options))
+
+
+def build_metrics(cfg: DictConfig, chunk_size: int) -> Metrics:
+    modes = tuple(cfg.confidence.modes or ())
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValueError(f"unknown confidence mode {unknown[0]!r}; valid: {', '.join(MODES)}")
+    deletion = instantiate(cfg.deletion) if cfg.get("deletion") else None
+    insertion = instantiate(cfg.insertion) if cfg.get("insertion") else None
+    return Metrics(modes, deletion, insertion, chunk_size)
+
+
+def method_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """`method` then every entry of `methods`, by name; `name` itself is not an argument."""
+    entries = [("method", cfg.method)] + [(f"methods.{k}", v) for k, v in cfg.methods.items()]
+    configs: dict[str, dict[str, Any]] = {}
+    where: dict[str, str] = {}
+    for path, node in entries:
+        options = OmegaConf.to_container(node, resolve=True)
+        name = options.pop("name", None) or path.rsplit(".", 1)[-1]
+        if name in configs and configs[name] != options:
+            raise ValueError(
+                f"two different methods are named {name!r} ({where[name]} and {path}); "
+                f"give {path}.name another value"
+            )
+        configs[name], where[name] = options, path
+    return configs
+
+
+def explain_batch(
+    batch: Sequence[Sample],
+    zoo: ZooModel,
+    model: CostCounter,
+    methods: Mapping[str, CAMMethod],
+    metrics: Metrics,
+    target: str,
+    save_maps: bool,
+) -> Iterator[ImageRecord]:
+    """(rows, curves, maps) of each image of the batch, in order; skipped images included."""
+    loaded, skipped = [], {}
+    for sample in batch:
+        try:
+            loaded.append((sample, zoo.transform(load_image(sample.path))))
+        except UnreadableImageError as error:
+            skipped[sample.image_id] = str(error)
+    if target == "label":
+        for sample, _ in loaded:
+            if not 0 <= sample.label < len(zoo.class_names):
+                skipped[sample.image_id] = (
+                    f"no label to explain (target=label, label {sample.label})"
+                )
+        loaded = [(s, x) for s, x in loaded if s.image_id not in skipped]
+    results: dict[str, ImageRecord] = {}
+    if loaded:
+        results = _explain(loaded, zoo, model, methods, metrics, target, save_maps)
+    for sample in batch:
+        if sample.image_id in results:
+            yield results[sample.image_id]
+        else:
+            base = _base_row(sample)
+            rows = [
+                {**base, "method": name, "skipped": skipped[sample.image_id]} for name in methods
+            ]
+            yield rows, [], None
+
+
+def _explain(
+    loaded: Sequence[tuple[Sample, torch.Tensor]],
+    zoo: ZooModel,
+    model: CostCounter,
+    methods: Mapping[str, CAMMethod],
+    metrics: Metrics,
+    target: str,
+    save_maps: bool,
+) -> dict[str, ImageRecord]:
+    """Explains and scores the readable images of a batch with every method."""
+    samples = [s for s, _ in loaded]
+    images = torch.stack([x for _, x in loaded]).to(zoo.device)
+    n_images = len(samples)
+    with model.measure() as shared:
+        with torch.no_grad():
+            probabilities = model(images).float().softmax(dim=1)
+        if target == "label":
+            classes = torch.tensor([s.label for s in samples], device=images.device)
+        else:
+            classes = probabilities.argmax(dim=1)
+        original = probabilities.gather(1, classes[:, None])[:, 0]
+        endpoints = {
+            kind: metric.endpoints(model, images, classes, metrics.chunk_size, original)
+            for kind in CURVE_KINDS
+            if (metric := getattr(metrics, kind)) is not None
+        }
+    shared_cost = shared.per_image(n_images)
+    rows = {s.image_id: [] for s in samples}
+    curves = {s.image_id: [] for s in samples}
+    maps = {s.image_id: {} for s in samples}
+    for name, method in methods.items():
+        explanation = method(images, classes)
+        columns, image_curves, metric_cost = _score(
+            model, images, explanation.maps, classes, original, endpoints, metrics
+        )
+        metric_cost = metric_cost.per_image(n_images) + shared_cost
+        invalid = invalid_maps(explanation.maps).tolist()
+        for b, sample in enumerate(samples):
+            row = {
+                **_base_row(sample),
+                "target": int(classes[b]),
+                "target_name": zoo.class_names[int(classes[b])],
+                "probability": float(original[b]),
+                "method": name,
+                **{column: values[b] for column, values in columns.items()},
+                "forward": explanation.cost.forward,
+                "backward": explanation.cost.backward,
+                "seconds": explanation.cost.seconds,
+                "metric_forward": metric_cost.forward,
+                "metric_seconds": metric_cost.seconds,
+                "skipped": "invalid map (constant or not finite)" if invalid[b] else "",
+            }
+            rows[sample.image_id].append(row)
+            if image_curves and not invalid[b]:
+                curve = {k: image_curves[k][b] if k in image_curves else [] for k in CURVE_KINDS}
+                curves[sample.image_id].append(
+                    {"image_id": sample.image_id, "method": name, **curve}
+                )
+            if save_maps:
+                maps[sample.image_id][name] = explanation.maps[b].float().cpu().numpy()
+    return {
+        s.image_id: (rows[s.image_id], curves[s.image_id], maps[s.image_id] or None)
+        for s in samples
+    }
+
+
+def _score(
+    model: CostCounter,
+    images: torch.Tensor,
+    maps: torch.Tensor,
+    classes: torch.Tensor,
+    original: torch.Tensor,
+    endpoints: Mapping[str, torch.Tensor],
+    metrics: Metrics,
+) -> tuple[dict[str, list[float]], dict[str, list[list[float]]], Cost]:
+    """Per-image metric columns and curves of one method's maps, and what the metrics spent."""
+    columns: dict[str, list[float]] = {}
+    curves: dict[str, list[list[float]]] = {}
+    with model.measure() as cost:
+        for mode in metrics.confidence_modes:
+            result = confidence(
+                model, images, maps, classes, mode, metrics.chunk_size, original_probs=original
+            )
+            columns[f"drop_{mode}"] = result.drop.tolist()
+            columns[f"increase_{mode}"] = result.increase.tolist()
+            columns[f"explained_{mode}"] = result.explained.tolist()
+        for kind, ends in endpoints.items():
+            metric = getattr(metrics, kind)
+            result = metric(model, images, maps, classes, ends, metrics.chunk_size)
+            columns[f"{kind}_auc"] = result.auc.tolist()
+            curves[kind] = result.curves.tolist()
+    return columns, curves, cost
+
+
+def _base_row(sample: Sample) -> dict[str, Any]:
+    return {"image_id": sample.image_id, "path": str(sample.path), "label": sample.label}
+
+
+def _batches(samples: Sequence[Sample], size: int) -> Iterator[Sequence[Sample]]:
+    for start in range(0, len(samples), size):
+        yield samples[start : start + size]
+
+
+def _check_choices(config: Mapping[str, Any]) -> tuple[str, torch.device]:
+    """Checks the top-level options before any work; returns the target mode and device.
+
+    Hydra checks them already against clustercam.schema; this guards configs built otherwise.
+    """
+    target, device = config["target"], config["device"]
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r} is not valid; choose one of {', '.join(TARGETS)}")
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is not valid; choose one of {', '.join(DEVICES)}")
+    for key in ("batch_size", "chunk_size"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ValueError(f"{key} must be an integer >= 1, got {config[key]!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return target, torch.device(device)
+
+
+class _Progress:
+    """Running means of the main metrics per method, for the progress bar."""
+
+    def __init__(self, methods: list[str], rows: Sequence[Mapping[str, Any]]) -> None:
+        self.sums = {(m, c): [0.0, 0] for m in methods for c in PROGRESS}
+        self.update(rows)
+
+    def update(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            for column in PROGRESS:
+                value = row.get(column)
+                if value not in (None, "") and not math.isnan(float(value)):
+                    entry = self.sums[row["method"], column]
+                    entry[0] += float(value)
+                    entry[1] += 1
+
+    def text(self) -> str:
+        parts = []
+        for (method, column), (total, count) in self.sums.items():
+            if count:
+                parts.append(f"{method} {PROGRESS[column]} {total / count:.3g}")
+        return ", ".join(parts)
+
+
+@contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """run.log in the run dir; Hydra already writes it when it runs us, so add it only when not."""
+    path = (run_dir / "run.log").resolve()
+    root = logging.getLogger()
+    if any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+        yield
+        return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logger = logging.getLogger("clustercam")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()

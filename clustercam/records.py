@@ -1,0 +1,372 @@
+"""What a run leaves in its directory, written so that a run killed at any point can go on.
+
+Per image, in this order: its maps (`maps/<image_id>.npz`, optional), its curves (one JSON line per
+method in `curves.jsonl`), then its rows (one per method in `per_image.csv`). Each file is flushed
+after every image, so the rows of an image mark it complete: on resume, trailing partial lines are
+dropped, images without a row for every method are forgotten (their curves too) and explained
+again. The summary is computed from `per_image.csv` alone, so a resumed run ends with the same
+tables as an uninterrupted one.
+
+`python -m clustercam.records gather <multirun dir>` joins the summaries of a sweep into one
+table, with the swept override values as columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fcntl
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+COLUMNS: tuple[str, ...] = (
+    "image_id",
+    "path",
+    "label",
+    "target",
+    "target_name",
+    "probability",
+    "method",
+    "drop_continuous",
+    "increase_continuous",
+    "explained_continuous",
+    "drop_top50",
+    "increase_top50",
+    "explained_top50",
+    "deletion_auc",
+    "insertion_auc",
+    "forward",
+    "backward",
+    "seconds",
+    "metric_forward",
+    "metric_seconds",
+    "skipped",
+)
+TIMING_COLUMNS: tuple[str, ...] = ("seconds", "metric_seconds")
+
+# summary name -> (per_image column, scale): Average Drop is the mean drop, IC 100 x mean increase.
+SUMMARY_METRICS: dict[str, tuple[str, float]] = {
+    "average_drop_continuous": ("drop_continuous", 1.0),
+    "increase_in_confidence_continuous": ("increase_continuous", 100.0),
+    "explained_continuous": ("explained_continuous", 1.0),
+    "average_drop_top50": ("drop_top50", 1.0),
+    "increase_in_confidence_top50": ("increase_top50", 100.0),
+    "explained_top50": ("explained_top50", 1.0),
+    "deletion_auc": ("deletion_auc", 1.0),
+    "insertion_auc": ("insertion_auc", 1.0),
+    "forward": ("forward", 1.0),
+    "backward": ("backward", 1.0),
+    "seconds": ("seconds", 1.0),
+    "metric_forward": ("metric_forward", 1.0),
+    "metric_seconds": ("metric_seconds", 1.0),
+}
+
+# Config keys that may change between an interrupted run and its resumption: they change where
+# and how fast the work runs, never its results.
+RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size"})
+
+PER_IMAGE, CURVES, CONFIG, SETUP = "per_image.csv", "curves.jsonl", "config.yaml", "setup_cost.json"
+SUMMARY_CSV, SUMMARY_MD, MAPS = "summary.csv", "summary.md", "maps"
+
+
+class RunRecords:
+    """The files of one run directory, opened for appending; see the module docstring.
+
+    `config` is the run's resolved config: a new directory stores it, an existing one must hold
+    the same (up to RESUMABLE_KEYS), else the run stops rather than mix two experiments.
+    """
+
+    def __init__(self, run_dir: Path, methods: Sequence[str], config: Mapping[str, Any]) -> None:
+        self.run_dir = Path(run_dir)
+        self.methods = list(methods)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.run_dir / ".lock")
+        _store_or_check_config(self.run_dir / CONFIG, config)
+        self.recovered_rows = self._recover()
+        self.done = {row["image_id"] for row in self.recovered_rows}
+        self.setup_costs: dict[str, dict[str, float]] = {}
+        if (self.run_dir / SETUP).exists():
+            self.setup_costs = json.loads((self.run_dir / SETUP).read_text())
+        new_table = not _complete_lines(self.run_dir / PER_IMAGE)
+        # Open for the whole run (closed by close()), so that every image costs one write each.
+        mode = "w" if new_table else "a"
+        self._rows_file = open(self.run_dir / PER_IMAGE, mode, newline="")  # noqa: SIM115
+        self._curves_file = open(self.run_dir / CURVES, "a")  # noqa: SIM115
+        self._writer = csv.writer(self._rows_file, lineterminator="\n")
+        if new_table:
+            self._writer.writerow(COLUMNS)
+            self._rows_file.flush()
+
+    def _recover(self) -> list[dict[str, str]]:
+        """Rows of the images that finished; rewrites the files without anything else."""
+        rows_path, curves_path = self.run_dir / PER_IMAGE, self.run_dir / CURVES
+        lines = _complete_lines(rows_path)
+        if lines and lines[0] != ",".join(COLUMNS):
+            raise ValueError(f"{rows_path} has other columns than {', '.join(COLUMNS)}")
+        rows = list(csv.DictReader(lines[1:], fieldnames=COLUMNS))
+        methods_of: dict[str, set[str]] = {}
+        for row in rows:
+            methods_of.setdefault(row["image_id"], set()).add(row["method"])
+        complete = {i for i, found in methods_of.items() if found >= set(self.methods)}
+        kept_rows = [row for row in rows if row["image_id"] in complete]
+        if len(kept_rows) < len(rows) or _has_partial(rows_path):
+            table = [COLUMNS, *([row[c] for c in COLUMNS] for row in kept_rows)]
+            _replace(rows_path, _csv_text(table))
+        curves = [json.loads(line) for line in _complete_lines(curves_path)]
+        kept_curves = [c for c in curves if c["image_id"] in complete]
+        if len(kept_curves) < len(curves) or _has_partial(curves_path):
+            _replace(curves_path, "".join(json.dumps(c) + "\n" for c in kept_curves))
+        for leftover in (self.run_dir / MAPS).glob("*.tmp"):
+            leftover.unlink()
+        return kept_rows
+
+    def add_image(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        curves: Sequence[Mapping[str, Any]],
+        maps: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Records one finished image: maps, then curves, then rows, each flushed."""
+        image_id = rows[0]["image_id"]
+        if maps:
+            folder = self.run_dir / MAPS
+            folder.mkdir(exist_ok=True)
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **{k: v.astype(np.float16) for k, v in maps.items()})
+            _replace(folder / f"{image_id}.npz", buffer.getvalue())
+        self._curves_file.writelines(json.dumps(dict(c)) + "\n" for c in curves)
+        self._curves_file.flush()
+        cells = [[_cell(row.get(c)) for c in COLUMNS] for row in rows]
+        self._writer.writerows(cells)
+        self._rows_file.flush()
+        self.done.add(image_id)
+
+    def add_setup_cost(self, method: str, cost: Mapping[str, float]) -> None:
+        """The once-per-model cost of a method (e.g. a reference image's scores)."""
+        if self.setup_costs.get(method) != dict(cost):
+            self.setup_costs[method] = dict(cost)
+            _replace(self.run_dir / SETUP, json.dumps(self.setup_costs, indent=1))
+
+    def write_summary(self) -> pd.DataFrame:
+        """summary.csv and summary.md from per_image.csv; returns the summary."""
+        summary = summarize(read_per_image(self.run_dir), self.methods, self.setup_costs)
+        summary.to_csv(self.run_dir / SUMMARY_CSV, index=False)
+        (self.run_dir / SUMMARY_MD).write_text(markdown_table(summary))
+        return summary
+
+    def close(self) -> None:
+        self._rows_file.close()
+        self._curves_file.close()
+        self._lock.close()
+
+    def __enter__(self) -> RunRecords:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def read_per_image(run_dir: Path) -> pd.DataFrame:
+    """per_image.csv with `skipped` as strings ('' when the row was scored), classes as Int64."""
+    types = {"image_id": str, "skipped": str, "label": "Int64", "target": "Int64"}
+    table = pd.read_csv(Path(run_dir) / PER_IMAGE, dtype=types)
+    table["skipped"] = table["skipped"].fillna("")
+    return table
+
+
+def summarize(
+    per_image: pd.DataFrame,
+    methods: Sequence[str] | None = None,
+    setup_costs: Mapping[str, Mapping[str, float]] | None = None,
+) -> pd.DataFrame:
+    """One row per method: counts, then the mean and 95% t-interval half-width of each metric.
+
+    Means are over the rows that hold a value (skipped rows hold none), so a method whose maps
+    were invalid on some images is summarised on the others and n_skipped says how many.
+    """
+    methods = list(methods) if methods is not None else list(dict.fromkeys(per_image["method"]))
+    setup_costs = setup_costs or {}
+    table = []
+    for method in methods:
+        rows = per_image[per_image["method"] == method]
+        entry: dict[str, Any] = {
+            "method": method,
+            "n_images": len(rows),
+            "n_skipped": int((rows["skipped"] != "").sum()),
+        }
+        for name, (column, scale) in SUMMARY_METRICS.items():
+            values = pd.to_numeric(rows[column], errors="coerce").dropna().to_numpy() * scale
+            entry[f"{name}_mean"], entry[f"{name}_ci95"] = mean_ci95(values)
+        entry["setup_forward"] = setup_costs.get(method, {}).get("forward", 0.0)
+        table.append(entry)
+    return pd.DataFrame(table)
+
+
+def mean_ci95(values: np.ndarray) -> tuple[float, float]:
+    """Mean and half-width of the 95% Student-t interval; NaN where undefined (n < 2)."""
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    mean = float(values.mean())
+    if n < 2:
+        return mean, math.nan
+    half = stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n)
+    return mean, float(half)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub Markdown table (pandas' own needs the optional `tabulate` package)."""
+
+    def text(value: object) -> str:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.4g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(text(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join(lines) + "\n"
+
+
+def gather(multirun_dir: Path) -> pd.DataFrame:
+    """The summaries of every job of a sweep, in sweep order, with each job's overrides as columns.
+
+    Jobs without a summary (still running, or interrupted) are left out with a warning on stderr;
+    resume them with the same command and hydra.sweep.dir, then gather again.
+    """
+    multirun_dir = Path(multirun_dir)
+    tables, missing = [], []
+    for overrides_file in sorted(multirun_dir.rglob(".hydra/overrides.yaml"), key=_job_number):
+        job = overrides_file.parent.parent
+        if not (job / SUMMARY_CSV).exists():
+            missing.append(str(job.relative_to(multirun_dir)))
+            continue
+        summary = pd.read_csv(job / SUMMARY_CSV)
+        overrides = _parse_overrides(yaml.safe_load(overrides_file.read_text()) or [])
+        for position, (key, value) in enumerate(overrides.items()):
+            summary.insert(position, key, [value] * len(summary))
+        summary.insert(len(overrides), "job", str(job.relative_to(multirun_dir)))
+        tables.append(summary)
+    if missing:
+        print(f"gather: no summary yet in {len(missing)} job(s): {', '.join(missing)}")
+    if not tables:
+        raise FileNotFoundError(
+            f"no finished job (a folder with .hydra/ and {SUMMARY_CSV}) under {multirun_dir}"
+        )
+    return pd.concat(tables, ignore_index=True)
+
+
+def _job_number(overrides_file: Path) -> tuple[int, str]:
+    """Hydra's number of the job (its place in the sweep), from .hydra/hydra.yaml beside it."""
+    hydra_file = overrides_file.with_name("hydra.yaml")
+    number = -1
+    if hydra_file.exists():
+        number = yaml.safe_load(hydra_file.read_text())["hydra"]["job"].get("num", -1)
+    return number, str(overrides_file)
+
+
+def _parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """['method.n_clusters=8', '+x=a'] -> {'method.n_clusters': 8, 'x': 'a'}."""
+    parsed = {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        parsed[key.lstrip("+~")] = yaml.safe_load(value) if value else value
+    return parsed
+
+
+def _cell(value: Any) -> str:
+    """CSV text of one value: '' for missing or NaN, shortest round-trip text for floats."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _csv_text(rows: Iterable[Sequence[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _complete_lines(path: Path) -> list[str]:
+    """The lines of `path` that end in a newline; a partial last line (killed mid-write) goes."""
+    if not path.exists():
+        return []
+    return path.read_text().split("\n")[:-1]
+
+
+def _has_partial(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+
+
+def _replace(path: Path, content: str | bytes) -> None:
+    """Writes `path` atomically: a kill leaves the old file or the new one, never half of one."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb" if isinstance(content, bytes) else "w") as handle:
+        handle.write(content)
+    os.replace(temporary, path)
+
+
+def _lock(path: Path) -> io.TextIOWrapper:
+    """An exclusive lock on the run directory for this process's lifetime (freed even by kill)."""
+    handle = open(path, "w")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RuntimeError(
+            f"another run is writing to {path.parent}; use another run dir"
+        ) from None
+    return handle
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _store_or_check_config(path: Path, config: Mapping[str, Any]) -> None:
+    if not path.exists():
+        _replace(path, yaml.safe_dump(dict(config), sort_keys=False))
+        return
+    before, now = _flatten(yaml.safe_load(path.read_text())), _flatten(config)
+    changed = sorted(
+        key
+        for key in before.keys() | now.keys()
+        if key.rsplit(".", 1)[-1] not in RESUMABLE_KEYS and before.get(key) != now.get(key)
+    )
+    if changed:
+        raise ValueError(
+            f"{path.parent} holds a run with another config (differs in {', '.join(changed)}); "
+            "resume with the same command, or choose a new run dir"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m clustercam.records")
+    commands = parser.add_subparsers(dest="command", required=True)
+    gather_parser = commands.add_parser("gather", help="one table from the jobs of a multirun")
+    gather_parser.add_argument("multirun_dir", type=Path)
+    args = parser.parse_args(argv)
+    table = gather(args.multirun_dir)
+    table.to_csv(args.multirun_dir / "gathered.csv", index=False)
+    (args.multirun_dir / "gathered.md").write_text(markdown_table(table))
+    print(markdown_table(table), end="")
+    print(f"wrote {args.multirun_dir / 'gathered.csv'} and gathered.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The typed top level of the run config (configs/config.yaml), so that Hydra itself refuses a bad
+value on the command line and names the valid ones, before anything runs.
+
+Registered in Hydra's ConfigStore as `run_schema` on import; `clustercam.experiment` imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class Target(str, Enum):
+    predicted = "predicted"
+    label = "label"
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
+TARGETS: tuple[str, ...] = tuple(t.value for t in Target)
+DEVICES: tuple[str, ...] = tuple(d.value for d in Device)
+
+
+@dataclass
+class RunConfig:
+    method: Any = MISSING
+    methods: dict[str, Any] = field(default_factory=dict)
+    model: Any = MISSING
+    data: Any = MISSING
+    metrics: Any = MISSING
+    seed: int = 0
+    device: Device = Device.auto
+    batch_size: int = 1
+    chunk_size: int = 8
+    target: Target = Target.predicted
+    save_maps: bool = False
+
+
+ConfigStore.instance().store(name="run_schema", node=RunConfig)

@@ -1,0 +1,337 @@
+"""The experiment loop end to end on a tiny model: tables, curves, maps, errors, resume, sweeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from runner_support import ROOT, TINY, compose_config, make_image_folder
+from scipy import stats
+from toys import tiny_zoo
+
+from clustercam.data import load_image
+from clustercam.experiment import run
+from clustercam.records import COLUMNS, TIMING_COLUMNS, gather, main, read_per_image
+
+METHODS = ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "center"]
+IMAGES = ["img0", "img1", "img2", "img2_broken", "img3", "img4"]
+N_POINTS = 5  # 16 x 16 pixels, 64 per step: 4 steps
+
+
+def folder_run(tmp_path: Path, *overrides: str) -> Path:
+    """Runs the tiny model on the generated folder in-process; returns the run dir."""
+    images = make_image_folder(tmp_path / "images")
+    cfg = compose_config(*TINY, "data=imagefolder", f"data.root={images}", *overrides)
+    run(cfg, tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.fixture(scope="module")
+def compare_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every method of experiment=compare_all, with the maps saved."""
+    return folder_run(
+        tmp_path_factory.mktemp("compare"), "experiment=compare_all", "save_maps=true"
+    )
+
+
+def test_run_dir_holds_every_record(compare_all: Path) -> None:
+    names = {p.name for p in compare_all.iterdir()}
+    expected = {"config.yaml", "per_image.csv", "curves.jsonl", "maps", "summary.csv"}
+    assert expected | {"summary.md", "run.log"} <= names
+    assert "clustercam" in (compare_all / "run.log").read_text()
+    maps = sorted(p.stem for p in (compare_all / "maps").iterdir())
+    assert maps == [i for i in IMAGES if i != "img2_broken"]
+
+
+def test_per_image_table(compare_all: Path) -> None:
+    table = read_per_image(compare_all)
+    assert tuple(table.columns) == COLUMNS
+    assert list(table["image_id"]) == [i for i in IMAGES for _ in METHODS]
+    assert list(table["method"]) == METHODS * len(IMAGES)
+    scored = table[table["skipped"] == ""]
+    assert len(scored) == 5 * len(METHODS)
+    assert scored["drop_continuous"].between(0, 100).all()
+    assert set(scored["increase_top50"]) <= {0.0, 1.0}
+    assert scored["explained_continuous"].between(0, 1).all()
+    assert scored["label"].tolist() == [0] * 12 + [1] * 18
+    cost = scored.groupby("method")[["forward", "backward"]].max()
+    assert cost.loc["gradcam"].tolist() == [1.0, 1.0]
+    assert cost.loc["center"].tolist() == [1.0, 0.0]
+    assert cost.loc["clustercam", "forward"] <= 1 + 8
+    assert cost.loc["scorecam", "forward"] <= 1 + 8
+    # AD/IC: 1 forward per mode; curves: 3 inner points each; shared: p_c(x), 2 endpoints.
+    assert set(scored["metric_forward"]) == {2 + 2 * 3 + 3}
+
+
+def test_skipped_image_keeps_its_reason(compare_all: Path) -> None:
+    table = read_per_image(compare_all)
+    broken = table[table["image_id"] == "img2_broken"]
+    assert len(broken) == len(METHODS)
+    assert broken["skipped"].str.contains("cannot read image .*img2_broken.jpg").all()
+    assert broken[["probability", "drop_continuous", "insertion_auc", "forward"]].isna().all().all()
+
+
+def test_values_match_the_model(compare_all: Path) -> None:
+    zoo = tiny_zoo()
+    table = read_per_image(compare_all)
+    curves = [json.loads(line) for line in (compare_all / "curves.jsonl").read_text().splitlines()]
+    assert [(c["image_id"], c["method"]) for c in curves] == [
+        (i, m) for i in IMAGES if i != "img2_broken" for m in METHODS
+    ]
+    by_key = {(c["image_id"], c["method"]): c for c in curves}
+    for row in table[table["skipped"] == ""].itertuples():
+        image = zoo.transform(load_image(row.path))[None]
+        with torch.no_grad():
+            probabilities = zoo.model(image).softmax(1)[0]
+        assert row.target == int(probabilities.argmax())
+        assert row.target_name == zoo.class_names[row.target]
+        assert row.probability == pytest.approx(float(probabilities[row.target]), rel=1e-5)
+        curve = by_key[row.image_id, row.method]
+        assert len(curve["deletion"]) == len(curve["insertion"]) == N_POINTS
+        assert curve["deletion"][0] == pytest.approx(row.probability)
+        assert curve["insertion"][-1] == pytest.approx(row.probability)
+        assert row.deletion_auc == pytest.approx(np.trapezoid(curve["deletion"], dx=0.25))
+        assert row.insertion_auc == pytest.approx(np.trapezoid(curve["insertion"], dx=0.25))
+
+
+def test_saved_maps(compare_all: Path) -> None:
+    with np.load(compare_all / "maps" / "img0.npz") as maps:
+        assert sorted(maps) == sorted(METHODS)
+        for method in METHODS:
+            assert maps[method].dtype == np.float16
+            assert maps[method].shape == (16, 16)
+            assert maps[method].min() == 0 and maps[method].max() == 1
+
+
+def test_summary_is_mean_and_t_interval(compare_all: Path) -> None:
+    table = read_per_image(compare_all)
+    summary = pd.read_csv(compare_all / "summary.csv")
+    assert list(summary["method"]) == METHODS
+    assert list(summary.columns[:3]) == ["method", "n_images", "n_skipped"]
+    assert summary.columns[-1] == "setup_forward"
+    assert set(summary["n_images"]) == {6}
+    assert set(summary["n_skipped"]) == {1}
+    for method in METHODS:
+        rows = table[table["method"] == method]
+        entry = summary[summary["method"] == method].iloc[0]
+        increase = 100 * rows["increase_continuous"].dropna()
+        assert entry["increase_in_confidence_continuous_mean"] == pytest.approx(increase.mean())
+        drop = rows["drop_top50"].dropna()
+        assert entry["average_drop_top50_mean"] == pytest.approx(drop.mean())
+        half = stats.t.ppf(0.975, len(drop) - 1) * drop.std(ddof=1) / np.sqrt(len(drop))
+        assert entry["average_drop_top50_ci95"] == pytest.approx(half)
+    md = (compare_all / "summary.md").read_text().splitlines()
+    assert md[0].startswith("| method | n_images | n_skipped |") and len(md) == 2 + len(METHODS)
+
+
+def test_label_target_and_disabled_metrics(tmp_path: Path) -> None:
+    run_dir = folder_run(
+        tmp_path, "target=label", "metrics.deletion=null", "metrics.confidence.modes=[top50]"
+    )
+    table = read_per_image(run_dir)
+    scored = table[table["skipped"] == ""]
+    assert (scored["target"] == scored["label"]).all()
+    assert scored["target_name"].tolist()[0] == "tench"
+    assert scored[["deletion_auc", "drop_continuous"]].isna().all().all()
+    assert scored[["insertion_auc", "drop_top50"]].notna().all().all()
+    curves = [json.loads(line) for line in (run_dir / "curves.jsonl").read_text().splitlines()]
+    assert all(c["deletion"] == [] and len(c["insertion"]) == N_POINTS for c in curves)
+
+
+def test_model_object_and_invalid_maps(tmp_path: Path) -> None:
+    """A model built in Python replaces the configured one; a method whose maps are constant
+    gets its cost but no metric, and the reason."""
+    images = make_image_folder(tmp_path / "images")
+    cfg = compose_config(
+        "data=imagefolder", f"data.root={images}", "method=center", "method.width=1e-9"
+    )
+    run(cfg, tmp_path / "run", zoo=tiny_zoo())
+    table = read_per_image(tmp_path / "run")
+    readable = table[~table["skipped"].str.startswith("cannot read")]
+    assert readable["skipped"].str.startswith("invalid map").all()
+    assert readable["insertion_auc"].isna().all() and (readable["forward"] == 1).all()
+
+
+def test_interrupted_files_are_repaired_on_resume(tmp_path: Path) -> None:
+    """Partial trailing lines and an image without all its rows are dropped and redone."""
+    run_dir = folder_run(tmp_path, "+method@methods.gradcam=gradcam")
+    finished = {name: (run_dir / name).read_text() for name in ("per_image.csv", "curves.jsonl")}
+    rows = finished["per_image.csv"].splitlines(keepends=True)
+    curves = finished["curves.jsonl"].splitlines(keepends=True)
+    # Killed while writing the rows of the last image: its curves are there, one row and a half.
+    (run_dir / "per_image.csv").write_text("".join(rows[:-2]) + rows[-2] + rows[-1][:10])
+    (run_dir / "curves.jsonl").write_text("".join(curves) + curves[-1][:7])
+    (run_dir / "summary.csv").unlink()
+    cfg = compose_config(
+        *TINY,
+        "data=imagefolder",
+        f"data.root={tmp_path / 'images'}",
+        "+method@methods.gradcam=gradcam",
+    )
+    run(cfg, run_dir)
+    assert drop_timing((run_dir / "per_image.csv").read_text()) == drop_timing(
+        finished["per_image.csv"]
+    )
+    assert (run_dir / "curves.jsonl").read_text() == finished["curves.jsonl"]
+    assert (run_dir / "summary.csv").exists()
+
+
+def test_resume_refuses_another_config(tmp_path: Path) -> None:
+    run_dir = folder_run(tmp_path, "data.n_images=1")
+    cfg = compose_config(
+        *TINY,
+        "data=imagefolder",
+        f"data.root={tmp_path / 'images'}",
+        "data.n_images=1",
+        "method.n_clusters=2",
+        "chunk_size=7",
+    )
+    with pytest.raises(ValueError, match=r"another config \(differs in method.n_clusters\)"):
+        run(cfg, run_dir)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["batch_size=0"], "batch_size must be an integer >= 1, got 0"),
+        (
+            ["+method@methods.other=gradcam", "methods.other.name=clustercam"],
+            "two different methods are named 'clustercam'",
+        ),
+        (["metrics.confidence.modes=[top10]"], "unknown confidence mode 'top10'"),
+        (
+            ["model._target_=clustercam.zoo.load_model", "model.name=nope"],
+            "unknown model 'nope'; choose one of efficientnet_lite0, vgg16",
+        ),
+        (["data.root=/nonexistent"], "/nonexistent is not a folder; expected"),
+    ],
+)
+def test_bad_values_get_clear_errors(tmp_path: Path, overrides: list[str], message: str) -> None:
+    make_image_folder(tmp_path / "images")
+    cfg = compose_config(*TINY, "data=imagefolder", f"data.root={tmp_path / 'images'}", *overrides)
+    with pytest.raises(Exception, match=message):
+        run(cfg, tmp_path / "run")
+
+
+def drop_timing(csv_text: str) -> list[list[str]]:
+    """The CSV cells without the wall-time columns, which differ from run to run."""
+    lines = [line.split(",") for line in csv_text.splitlines()]
+    keep = [i for i, name in enumerate(lines[0]) if name not in TIMING_COLUMNS]
+    return [[cells[i] for i in keep] for cells in lines]
+
+
+def runner(*overrides: str) -> list[str]:
+    """`python run.py` on the tiny model; Hydra's flags (-m) must come before the overrides."""
+    flags = [o for o in overrides if o.startswith("-")]
+    settings = [o for o in overrides if not o.startswith("-")]
+    return [sys.executable, str(ROOT / "run.py"), *flags, *TINY, *settings]
+
+
+def runner_env() -> dict[str, str]:
+    """Makes tests/toys.py importable by the run's `model._target_`."""
+    tests = str(Path(__file__).parent)
+    return {**os.environ, "PYTHONPATH": tests, "HF_HUB_OFFLINE": "1"}
+
+
+def test_killed_run_resumes_to_the_same_tables(tmp_path: Path) -> None:
+    """SIGKILL part way through a real run, then the same command: same tables as one go."""
+    images = make_image_folder(tmp_path / "images")
+    common = [
+        "data=imagefolder",
+        f"data.root={images}",
+        "+model.delay=0.02",
+        "+method@methods.gradcam=gradcam",
+    ]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    run(compose_config(*TINY, *common), reference)
+    process = subprocess.Popen(
+        runner(*common, f"hydra.run.dir={killed}"),
+        env=runner_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    table = killed / "per_image.csv"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if table.exists() and table.read_text().count("\n") >= 1 + 2 * 2:  # 2 images done
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    assert process.wait(timeout=60) == -signal.SIGKILL, "the run ended before it was killed"
+    assert not (killed / "summary.csv").exists()
+    resumed = subprocess.run(
+        runner(*common, f"hydra.run.dir={killed}"),
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already done" in (killed / "run.log").read_text()
+    assert drop_timing((killed / "per_image.csv").read_text()) == drop_timing(
+        (reference / "per_image.csv").read_text()
+    )
+    assert_summaries_equal(reference, killed)
+    assert (killed / "curves.jsonl").read_text() == (reference / "curves.jsonl").read_text()
+
+
+def assert_summaries_equal(a: Path, b: Path) -> None:
+    """Summaries equal up to the means and intervals of the wall-time columns."""
+    first, second = (pd.read_csv(p / "summary.csv") for p in (a, b))
+    timing = [c for c in first.columns if c.startswith(TIMING_COLUMNS)]
+    pd.testing.assert_frame_equal(first.drop(columns=timing), second.drop(columns=timing))
+
+
+def test_multirun_sweep_is_gathered(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    images = make_image_folder(tmp_path / "images")
+    sweep = tmp_path / "sweep"
+    done = subprocess.run(
+        runner(
+            "-m",
+            "method.n_clusters=2,4",
+            "data=imagefolder",
+            f"data.root={images}",
+            "data.n_images=2",
+            f"hydra.sweep.dir={sweep}",
+        ),
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert any("method.n_clusters=2" in job for job in jobs), jobs
+    table = gather(sweep)
+    assert list(table["method.n_clusters"]) == [2, 4]
+    assert list(table["method"]) == ["clustercam"] * 2
+    assert (table["forward_mean"] <= table["method.n_clusters"] + 1).all()
+    main(["gather", str(sweep)])
+    assert "| method.n_clusters |" in capsys.readouterr().out
+    assert pd.read_csv(sweep / "gathered.csv").equals(table)
+
+
+@pytest.mark.slow
+def test_default_run_on_the_real_model(tmp_path: Path) -> None:
+    """`python run.py` as shipped (efficientnet_lite0, bundled photos, Cluster-CAM), 2 photos."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "data.n_images=2", f"hydra.run.dir={tmp_path}"],
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["method"].tolist() == ["clustercam"]
+    assert summary["forward_mean"].item() == 9.0
+    assert 0 < summary["insertion_auc_mean"].item() <= 1
