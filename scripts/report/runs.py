@@ -20,21 +20,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-NUMERIC_COLUMNS: tuple[str, ...] = (
-    "drop_continuous",
-    "increase_continuous",
-    "explained_continuous",
-    "drop_top50",
-    "increase_top50",
-    "explained_top50",
-    "deletion_auc",
-    "insertion_auc",
-    "forward",
-    "backward",
-    "seconds",
-    "metric_forward",
-    "metric_seconds",
-)
+from clustercam.records import SUMMARY_METRICS
+
+# The per-image columns that hold numbers, in the runner's order (one definition: records.py).
+NUMERIC_COLUMNS: tuple[str, ...] = tuple(column for column, _ in SUMMARY_METRICS.values())
 MODES: tuple[str, ...] = ("continuous", "top50")
 K_KEY = "n_clusters"
 # Cluster-CAM options that define a variant (SPEC 1.1); other swept keys change the protocol.
