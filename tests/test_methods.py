@@ -200,3 +200,11 @@ def test_bad_input_gets_a_clear_message():
         GradCAM(model, "layer9")
     with pytest.raises(ValueError, match="official or channel_softmax"):
         ScoreCAM(model, "features", variant="fast")
+
+
+def test_k_is_capped_at_the_live_channels_of_an_image():
+    """6 channels, 2 of them constant: K=5 is allowed by the layer but only 4 clusters exist."""
+    model = RegionModel(copies=1, dead=2)
+    explanation = ClusterCAM(model, "features", n_clusters=5)(region_images(n=1), targets=0)
+    assert explanation.cost.forward == 1 + 4
+    assert (explanation.maps[0, ~model.target_region] == 0).all()
