@@ -1,6 +1,7 @@
 """Runs one benchmark experiment: `python run.py [group=option ...] [key=value ...]`.
 
-The configs live in configs/; the README (Running experiments) lists the common commands and what lands where.
+The configs live in configs/; the README (Running experiments) lists the common commands
+and what lands where.
 """
 
 from pathlib import Path
