@@ -10,7 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from clustercam.experiment import run
+from clustercam.bench.experiment import run
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from baselines import GradCAM
-from clustercam import bundled_samples, load_image, load_model
+from clustercam.bench import bundled_samples, load_image, load_model
 from clustercam.cost import counted
 from metrics import deletion, insertion
 

@@ -2,11 +2,10 @@
 
     python scripts/make_report.py RUN_OR_SWEEP_DIR [...] --out results/
 
-See scripts/report/cli.py for what is written; the logic lives in the `report` package beside this
-file, which Python finds because it puts this script's folder on sys.path.
+See clustercam/bench/report/cli.py for what is written.
 """
 
-from report.cli import main
+from clustercam.bench.report.cli import main
 
 if __name__ == "__main__":
     main()

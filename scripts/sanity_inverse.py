@@ -17,8 +17,8 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from clustercam import load_image, load_model
-from clustercam.records import read_per_image
+from clustercam.bench import load_image, load_model
+from clustercam.bench.records import read_per_image
 from metrics import deletion, insertion
 
 

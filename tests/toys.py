@@ -140,11 +140,11 @@ def tiny_zoo(
     size: int = 16,
     delay: float = 0.0,
 ):
-    """TinyNet as a zoo entry (same arguments as clustercam.zoo.load_model, which a config's
+    """TinyNet as a zoo entry (same arguments as clustercam.bench.zoo.load_model, which a config's
     `model._target_` can point here): images resized to size x size, target layer `features`."""
     from torchvision import transforms as T
 
-    from clustercam.zoo import ZooModel, imagenet_class_names
+    from clustercam.bench.zoo import ZooModel, imagenet_class_names
 
     transform = T.Compose([T.Resize((size, size)), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
     model = TinyNet(delay=delay).eval().to(device)

@@ -19,9 +19,9 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from PIL import Image
 
-from report.runs import Job, Run, canonical
-from report.stats import Metric, summarize
-from report.tables import CAUSAL_METRICS, COST_METRICS, NotAvailable, pretty
+from clustercam.bench.report.runs import Job, Run, canonical
+from clustercam.bench.report.stats import Metric, summarize
+from clustercam.bench.report.tables import CAUSAL_METRICS, COST_METRICS, NotAvailable, pretty
 
 RESIZE, CROP = 256, 224
 DPI = 100

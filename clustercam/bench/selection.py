@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from clustercam.data import Sample, class_index
+from clustercam.bench.data import Sample, class_index
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clustercam.records import SUMMARY_METRICS
+from clustercam.bench.records import SUMMARY_METRICS
 
 # The per-image columns that hold numbers, in the runner's order (one definition: records.py).
 NUMERIC_COLUMNS: tuple[str, ...] = tuple(column for column, _ in SUMMARY_METRICS.values())

@@ -1,7 +1,8 @@
 """The typed top level of the run config (configs/config.yaml), so that Hydra itself refuses a bad
 value on the command line and names the valid ones, before anything runs.
 
-Registered in Hydra's ConfigStore as `run_schema` on import; `clustercam.experiment` imports it.
+Registered in Hydra's ConfigStore as `run_schema` on import; `clustercam.bench.experiment`
+imports it.
 """
 
 from __future__ import annotations

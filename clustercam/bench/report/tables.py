@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from report.published import Reference, causal_references, confidence_references
-from report.runs import MODES, Inputs, Job, Run, canonical
-from report.stats import Metric, summarize
+from clustercam.bench.report.published import Reference, causal_references, confidence_references
+from clustercam.bench.report.runs import MODES, Inputs, Job, Run, canonical
+from clustercam.bench.report.stats import Metric, summarize
 
 THIS_RUN = "this run"
 MODE_LABELS = {"continuous": "cont.", "top50": "top-50%"}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from report.tables import Column, Table
+from clustercam.bench.report.tables import Column, Table
 
 MISSING = "-"
 LATEX_SPECIAL = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from report.runs import Run, canonical
+from clustercam.bench.report.runs import Run, canonical
 
 RISE_STEP = 224
 

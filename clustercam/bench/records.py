@@ -7,7 +7,7 @@ dropped, images without a row for every method are forgotten (their curves too) 
 again. The summary is computed from `per_image.csv` alone, so a resumed run ends with the same
 tables as an uninterrupted one.
 
-`python -m clustercam.records gather <multirun dir>` joins the summaries of a sweep into one
+`python -m clustercam.bench.records gather <multirun dir>` joins the summaries of a sweep into one
 table, with the swept override values as columns.
 """
 
@@ -356,7 +356,7 @@ def _store_or_check_config(path: Path, config: Mapping[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m clustercam.records")
+    parser = argparse.ArgumentParser(prog="python -m clustercam.bench.records")
     commands = parser.add_subparsers(dest="command", required=True)
     gather_parser = commands.add_parser("gather", help="one table from the jobs of a multirun")
     gather_parser.add_argument("multirun_dir", type=Path)

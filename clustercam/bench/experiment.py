@@ -25,12 +25,12 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from clustercam.base import CAMMethod
+from clustercam.bench.data import Sample, UnreadableImageError, load_image
+from clustercam.bench.records import RunRecords
+from clustercam.bench.schema import DEVICES, TARGETS
+from clustercam.bench.selection import SELECTION_KEYS, Selection
+from clustercam.bench.zoo import ZooModel
 from clustercam.cost import Cost, CostCounter, counted
-from clustercam.data import Sample, UnreadableImageError, load_image
-from clustercam.records import RunRecords
-from clustercam.schema import DEVICES, TARGETS
-from clustercam.selection import SELECTION_KEYS, Selection
-from clustercam.zoo import ZooModel
 from metrics import MODES, CausalMetric, confidence, invalid_maps
 
 log = logging.getLogger(__name__)
@@ -280,7 +280,7 @@ def _batches(samples: Sequence[Sample], size: int) -> Iterator[Sequence[Sample]]
 def _check_choices(config: Mapping[str, Any]) -> tuple[str, torch.device]:
     """Checks the top-level options before any work; returns the target mode and device.
 
-    Hydra checks them already against clustercam.schema; this guards configs built otherwise.
+    Hydra checks them already against clustercam.bench.schema; this guards configs built otherwise.
     """
     target, device = config["target"], config["device"]
     if target not in TARGETS:

@@ -12,10 +12,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from report.figures import curves_figure, k_tradeoff_figure, saliency_grid
-from report.render import to_markdown, write_table
-from report.runs import Inputs, Job, Run, discover
-from report.tables import NotAvailable, Table, build_tables
+from clustercam.bench.report.figures import curves_figure, k_tradeoff_figure, saliency_grid
+from clustercam.bench.report.render import to_markdown, write_table
+from clustercam.bench.report.runs import Inputs, Job, Run, discover
+from clustercam.bench.report.tables import NotAvailable, Table, build_tables
 
 
 def slug(text: str) -> str:
