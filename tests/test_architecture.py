@@ -1,0 +1,116 @@
+"""The floors of the code: a module never imports one of a higher floor (README: What is here).
+
+Floor 1: clustercam/*.py (the engine, the methods' base, Cluster-CAM). Floor 2: metrics/ and
+baselines/, which build on floor 1 but not on each other. Floor 3: clustercam/bench/ (data sets,
+zoo, experiment loop, records, report). scripts/ and run.py stand above all and are not checked.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("clustercam", "metrics", "baselines")
+
+
+def floor(module: str) -> tuple[int, str] | None:
+    """(floor, package) of a project module name; None for anything outside the project."""
+    top = module.split(".")[0]
+    if top not in PACKAGES:
+        return None
+    if module == "clustercam.bench" or module.startswith("clustercam.bench."):
+        return 3, "clustercam.bench"
+    return (1, "clustercam") if top == "clustercam" else (2, top)
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in the file, relative ones resolved."""
+    package = module_name(path, root).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            name = ".".join([*base, *([node.module] if node.module else [])])
+            # `from clustercam import bench` imports clustercam.bench: count the names too.
+            found += [(node.lineno, f"{name}.{alias.name}") for alias in node.names]
+    return found
+
+
+def violations(root: Path) -> list[str]:
+    """Every import under `root` that goes up a floor or sideways between floor-2 packages."""
+    problems = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            own = floor(module_name(path, root))
+            for line, name in imported_modules(path, root):
+                target = floor(name)
+                if own is None or target is None or target[1] == own[1]:
+                    continue
+                if target[0] > own[0] or (target[0] == own[0] == 2):
+                    where = path.relative_to(root)
+                    problems.append(f"{where}:{line} ({own[1]}, floor {own[0]}) imports {name}")
+    return problems
+
+
+def test_no_module_imports_a_higher_floor() -> None:
+    assert violations(ROOT) == []
+
+
+def plant(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+CLEAN = {
+    "clustercam/__init__.py": "from clustercam.base import X\n",
+    "clustercam/base.py": "import torch\n",
+    "metrics/__init__.py": "from clustercam.scoring import class_scores\n",
+    "baselines/gradcam.py": "from ..clustercam import base\nfrom clustercam.base import X\n",
+    "clustercam/bench/__init__.py": "from metrics import auc\nfrom baselines import gradcam\n",
+    "clustercam/bench/report/tables.py": "from ..stats import mean_ci\n",
+}
+
+
+def test_checker_passes_a_clean_tree(tmp_path: Path) -> None:
+    plant(tmp_path, CLEAN)
+    assert violations(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "imported"),
+    [
+        ("clustercam/ops.py", "from clustercam.bench.zoo import load_model\n", "clustercam.bench"),
+        ("clustercam/cost.py", "from clustercam import bench\n", "clustercam.bench"),
+        ("clustercam/scoring.py", "import metrics.causal\n", "metrics.causal"),
+        ("metrics/causal.py", "from baselines.gradcam import GradCAM\n", "baselines.gradcam"),
+        ("baselines/rise.py", "from metrics import auc\n", "metrics.auc"),
+        ("metrics/confidence.py", "from clustercam.bench.records import X\n", "clustercam.bench"),
+        # The top floor may import anything below it.
+        ("clustercam/bench/records.py", "from metrics import auc\nimport baselines\n", None),
+        ("clustercam/base.py", "from .bench import data\n", "clustercam.bench.data"),
+    ],
+)
+def test_checker_finds_a_planted_upward_import(
+    tmp_path: Path, name: str, text: str, imported: str | None
+) -> None:
+    plant(tmp_path, {**CLEAN, name: CLEAN.get(name, "") + text})
+    found = violations(tmp_path)
+    if imported is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and found[0].startswith(name), found
+        assert imported in found[0]
