@@ -1,4 +1,4 @@
-"""Deletion and Insertion (Petsiuk et al., RISE 2018; SPEC 3): does the class score follow the map?
+"""Deletion and Insertion (Petsiuk et al., RISE 2018; docs/metrics.md): does p_c follow the map?
 
 One mechanism serves both. Pixels are ranked by saliency, descending, with a stable sort (ties go
 to the lower flat pixel index h * W + w). A curve moves from a `start` image to a `finish` image by
@@ -55,6 +55,8 @@ class CausalPreset:
     blur_sigma: float
 
 
+# The presets' one declaration: configs/metrics/*.yaml read their numbers from here (through the
+# `metrics_preset` resolver of clustercam.bench.schema); docs/metrics.md says where they come from.
 PRESETS: dict[str, CausalPreset] = {
     "rise": CausalPreset(step=224, blur_kernel=11, blur_sigma=5.0),
     "groupcam": CausalPreset(step=448, blur_kernel=51, blur_sigma=50.0),

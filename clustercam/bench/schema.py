@@ -2,7 +2,8 @@
 value on the command line and names the valid ones, before anything runs.
 
 Registered in Hydra's ConfigStore as `run_schema` on import; `clustercam.bench.experiment`
-imports it.
+imports it. Importing it also registers the `metrics_preset` resolver, through which
+configs/shared/metrics.yaml reads the presets' numbers from their one table, metrics.PRESETS.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
+
+from metrics import preset
 
 
 class Target(str, Enum):
@@ -46,3 +49,7 @@ class RunConfig:
 
 
 ConfigStore.instance().store(name="run_schema", node=RunConfig)
+# ${metrics_preset:rise,step} -> 224
+OmegaConf.register_new_resolver(
+    "metrics_preset", lambda name, key: getattr(preset(name), key), replace=True
+)
