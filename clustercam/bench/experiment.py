@@ -25,9 +25,10 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from clustercam.base import CAMMethod
+from clustercam.bench.columns import BY_NAME, auc_column, confidence_columns
 from clustercam.bench.data import Sample, UnreadableImageError, load_image
 from clustercam.bench.records import RunRecords
-from clustercam.bench.schema import DEVICES, TARGETS
+from clustercam.bench.schema import RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import ZooModel
 from clustercam.cost import Cost, CostCounter, counted
@@ -35,11 +36,11 @@ from metrics import MODES, CausalMetric, confidence, invalid_maps
 
 log = logging.getLogger(__name__)
 
-PROGRESS = {"insertion_auc": "ins", "deletion_auc": "del", "drop_continuous": "AD"}
+PROGRESS = {auc_column("insertion"): "ins", auc_column("deletion"): "del", "drop_continuous": "AD"}
 # Rows, curves and maps (or None) of one image.
 ImageRecord = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, np.ndarray] | None]
 CURVE_KINDS = ("deletion", "insertion")
-MAIN_MEANS = ["insertion_auc_mean", "deletion_auc_mean", "average_drop_continuous_mean"]
+MAIN_MEANS = [f"{BY_NAME[column].summary_name}_mean" for column in PROGRESS]
 
 
 @dataclass
@@ -60,8 +61,9 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _run_log(run_dir), logging_redirect_tqdm():
+        cfg = _validated(cfg)
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-        target, device = _check_choices(config)
+        target, device = config["target"], _device(config["device"])
         configs = method_configs(cfg)
         metrics = build_metrics(cfg.metrics, cfg.chunk_size)
         samples = build_samples(cfg.data)
@@ -257,13 +259,12 @@ def _score(
             result = confidence(
                 model, images, maps, classes, mode, metrics.chunk_size, original_probs=original
             )
-            columns[f"drop_{mode}"] = result.drop.tolist()
-            columns[f"increase_{mode}"] = result.increase.tolist()
-            columns[f"explained_{mode}"] = result.explained.tolist()
+            for quantity, column in confidence_columns(mode).items():
+                columns[column] = getattr(result, quantity).tolist()
         for kind, ends in endpoints.items():
             metric = getattr(metrics, kind)
             result = metric(model, images, maps, classes, ends, metrics.chunk_size)
-            columns[f"{kind}_auc"] = result.auc.tolist()
+            columns[auc_column(kind)] = result.auc.tolist()
             curves[kind] = result.curves.tolist()
     return columns, curves, cost
 
@@ -277,22 +278,20 @@ def _batches(samples: Sequence[Sample], size: int) -> Iterator[Sequence[Sample]]
         yield samples[start : start + size]
 
 
-def _check_choices(config: Mapping[str, Any]) -> tuple[str, torch.device]:
-    """Checks the top-level options before any work; returns the target mode and device.
+def _validated(cfg: DictConfig) -> DictConfig:
+    """`cfg` typed by the run schema: Hydra did so already, a config built in Python may not."""
+    cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
+    for key in ("batch_size", "chunk_size"):  # a range, which the schema cannot state
+        if cfg[key] < 1:
+            raise ValueError(f"{key} must be an integer >= 1, got {cfg[key]!r}")
+    return cfg
 
-    Hydra checks them already against clustercam.bench.schema; this guards configs built otherwise.
-    """
-    target, device = config["target"], config["device"]
-    if target not in TARGETS:
-        raise ValueError(f"target={target!r} is not valid; choose one of {', '.join(TARGETS)}")
-    if device not in DEVICES:
-        raise ValueError(f"device={device!r} is not valid; choose one of {', '.join(DEVICES)}")
-    for key in ("batch_size", "chunk_size"):
-        if not isinstance(config[key], int) or config[key] < 1:
-            raise ValueError(f"{key} must be an integer >= 1, got {config[key]!r}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return target, torch.device(device)
+
+def _device(name: str) -> torch.device:
+    """`auto` is cuda when available, else cpu."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 class _Progress:

@@ -7,13 +7,11 @@ dropped, images without a row for every method are forgotten (their curves too) 
 again. The summary is computed from `per_image.csv` alone, so a resumed run ends with the same
 tables as an uninterrupted one.
 
-`python -m clustercam.bench.records gather <multirun dir>` joins the summaries of a sweep into one
-table, with the swept override values as columns.
+The columns are declared in clustercam.bench.columns, the statistics in clustercam.bench.stats.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import fcntl
 import io
@@ -27,49 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
-COLUMNS: tuple[str, ...] = (
-    "image_id",
-    "path",
-    "label",
-    "target",
-    "target_name",
-    "probability",
-    "method",
-    "drop_continuous",
-    "increase_continuous",
-    "explained_continuous",
-    "drop_top50",
-    "increase_top50",
-    "explained_top50",
-    "deletion_auc",
-    "insertion_auc",
-    "forward",
-    "backward",
-    "seconds",
-    "metric_forward",
-    "metric_seconds",
-    "skipped",
-)
-TIMING_COLUMNS: tuple[str, ...] = ("seconds", "metric_seconds")
-
-# summary name -> (per_image column, scale): Average Drop is the mean drop, IC 100 x mean increase.
-SUMMARY_METRICS: dict[str, tuple[str, float]] = {
-    "average_drop_continuous": ("drop_continuous", 1.0),
-    "increase_in_confidence_continuous": ("increase_continuous", 100.0),
-    "explained_continuous": ("explained_continuous", 1.0),
-    "average_drop_top50": ("drop_top50", 1.0),
-    "increase_in_confidence_top50": ("increase_top50", 100.0),
-    "explained_top50": ("explained_top50", 1.0),
-    "deletion_auc": ("deletion_auc", 1.0),
-    "insertion_auc": ("insertion_auc", 1.0),
-    "forward": ("forward", 1.0),
-    "backward": ("backward", 1.0),
-    "seconds": ("seconds", 1.0),
-    "metric_forward": ("metric_forward", 1.0),
-    "metric_seconds": ("metric_seconds", 1.0),
-}
+from clustercam.bench import stats
+from clustercam.bench.columns import COLUMNS, READ_TYPES, SUMMARISED
 
 # Config keys that may change between an interrupted run and its resumption: they change where
 # and how fast the work runs, never its results.
@@ -178,8 +136,7 @@ class RunRecords:
 
 def read_per_image(run_dir: Path) -> pd.DataFrame:
     """per_image.csv with `skipped` as strings ('' when the row was scored), classes as Int64."""
-    types = {"image_id": str, "skipped": str, "label": "Int64", "target": "Int64"}
-    table = pd.read_csv(Path(run_dir) / PER_IMAGE, dtype=types)
+    table = pd.read_csv(Path(run_dir) / PER_IMAGE, dtype=READ_TYPES)
     table["skipped"] = table["skipped"].fillna("")
     return table
 
@@ -191,96 +148,32 @@ def summarize(
 ) -> pd.DataFrame:
     """One row per method: counts, then the mean and 95% t-interval half-width of each metric.
 
-    Means are over the rows that hold a value (skipped rows hold none), so a method whose maps
-    were invalid on some images is summarised on the others and n_skipped says how many.
+    Over the rows a method did not skip, as in the report's tables; n_skipped says how many it
+    did (an unreadable image, an invalid map).
     """
     methods = list(methods) if methods is not None else list(dict.fromkeys(per_image["method"]))
     setup_costs = setup_costs or {}
     table = []
     for method in methods:
         rows = per_image[per_image["method"] == method]
+        summary, _ = stats.summarize(rows, SUMMARISED)
         entry: dict[str, Any] = {
             "method": method,
             "n_images": len(rows),
-            "n_skipped": int((rows["skipped"] != "").sum()),
+            "n_skipped": len(rows) - len(stats.kept_rows(rows)),
         }
-        for name, (column, scale) in SUMMARY_METRICS.items():
-            values = pd.to_numeric(rows[column], errors="coerce").dropna().to_numpy() * scale
-            entry[f"{name}_mean"], entry[f"{name}_ci95"] = mean_ci95(values)
+        for field in SUMMARISED:
+            mean, half, _ = summary[field.name]
+            entry[f"{field.summary_name}_mean"], entry[f"{field.summary_name}_ci95"] = mean, half
         entry["setup_forward"] = setup_costs.get(method, {}).get("forward", 0.0)
         table.append(entry)
     return pd.DataFrame(table)
 
 
-def mean_ci95(values: np.ndarray) -> tuple[float, float]:
-    """Mean and half-width of the 95% Student-t interval; NaN where undefined (n < 2)."""
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan
-    mean = float(values.mean())
-    if n < 2:
-        return mean, math.nan
-    half = stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n)
-    return mean, float(half)
-
-
 def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table (pandas' own needs the optional `tabulate` package)."""
-
-    def text(value: object) -> str:
-        if isinstance(value, float):
-            return "" if math.isnan(value) else f"{value:.4g}"
-        return str(value)
-
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(text(v) for v in row) + " |" for row in table.itertuples(False)]
-    return "\n".join(lines) + "\n"
-
-
-def gather(multirun_dir: Path) -> pd.DataFrame:
-    """The summaries of every job of a sweep, in sweep order, with each job's overrides as columns.
-
-    Jobs without a summary (still running, or interrupted) are left out with a warning on stderr;
-    resume them with the same command and hydra.sweep.dir, then gather again.
-    """
-    multirun_dir = Path(multirun_dir)
-    tables, missing = [], []
-    for overrides_file in sorted(multirun_dir.rglob(".hydra/overrides.yaml"), key=_job_number):
-        job = overrides_file.parent.parent
-        if not (job / SUMMARY_CSV).exists():
-            missing.append(str(job.relative_to(multirun_dir)))
-            continue
-        summary = pd.read_csv(job / SUMMARY_CSV)
-        overrides = _parse_overrides(yaml.safe_load(overrides_file.read_text()) or [])
-        for position, (key, value) in enumerate(overrides.items()):
-            summary.insert(position, key, [value] * len(summary))
-        summary.insert(len(overrides), "job", str(job.relative_to(multirun_dir)))
-        tables.append(summary)
-    if missing:
-        print(f"gather: no summary yet in {len(missing)} job(s): {', '.join(missing)}")
-    if not tables:
-        raise FileNotFoundError(
-            f"no finished job (a folder with .hydra/ and {SUMMARY_CSV}) under {multirun_dir}"
-        )
-    return pd.concat(tables, ignore_index=True)
-
-
-def _job_number(overrides_file: Path) -> tuple[int, str]:
-    """Hydra's number of the job (its place in the sweep), from .hydra/hydra.yaml beside it."""
-    hydra_file = overrides_file.with_name("hydra.yaml")
-    number = -1
-    if hydra_file.exists():
-        number = yaml.safe_load(hydra_file.read_text())["hydra"]["job"].get("num", -1)
-    return number, str(overrides_file)
-
-
-def _parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
-    """['method.n_clusters=8', '+x=a'] -> {'method.n_clusters': 8, 'x': 'a'}."""
-    parsed = {}
-    for override in overrides:
-        key, _, value = override.partition("=")
-        parsed[key.lstrip("+~")] = yaml.safe_load(value) if value else value
-    return parsed
+    """A GitHub Markdown table, numbers to 4 significant digits, missing ones empty."""
+    cells = table.astype(object).where(table.notna(), None)  # tabulate leaves None cells empty
+    return cells.to_markdown(index=False, floatfmt=".4g", missingval="") + "\n"
 
 
 def _cell(value: Any) -> str:
@@ -353,20 +246,3 @@ def _store_or_check_config(path: Path, config: Mapping[str, Any]) -> None:
             f"{path.parent} holds a run with another config (differs in {', '.join(changed)}); "
             "resume with the same command, or choose a new run dir"
         )
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m clustercam.bench.records")
-    commands = parser.add_subparsers(dest="command", required=True)
-    gather_parser = commands.add_parser("gather", help="one table from the jobs of a multirun")
-    gather_parser.add_argument("multirun_dir", type=Path)
-    args = parser.parse_args(argv)
-    table = gather(args.multirun_dir)
-    table.to_csv(args.multirun_dir / "gathered.csv", index=False)
-    (args.multirun_dir / "gathered.md").write_text(markdown_table(table))
-    print(markdown_table(table), end="")
-    print(f"wrote {args.multirun_dir / 'gathered.csv'} and gathered.md")
-
-
-if __name__ == "__main__":
-    main()

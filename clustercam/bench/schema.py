@@ -29,8 +29,6 @@ class Device(str, Enum):
     auto = "auto"
 
 
-TARGETS: tuple[str, ...] = tuple(t.value for t in Target)
-DEVICES: tuple[str, ...] = tuple(d.value for d in Device)
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""The per-image columns of `per_image.csv` and how each is summarised, declared once.
+
+Everything downstream reads this table: the records (header, types, timing columns), the run's
+summary.csv, the report's tables and figures. Adding a per-image column is one `Field` line here
+(plus the code that fills it in the experiment loop); give it a `key` and a `table` and the report
+prints it too. Definitions of the metrics: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from metrics import MODES
+
+# id, text: read as strings; class: nullable integer; number: not summarised (e.g. p_c(x));
+# metric: summarised; timing: summarised, and the one kind that differs between identical runs.
+Kind = Literal["id", "text", "class", "number", "metric", "timing"]
+Better = Literal["lower", "higher"]
+TableName = Literal["confidence", "causal", "cost"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One per-image column; a summarised one also says how the summaries name and print it.
+
+    summary: the name in summary.csv (`<summary>_mean`, `<summary>_ci95`), default `name`.
+    key: the report tables' column (`<key>`, `<key>_ci95`); None keeps it out of the tables.
+    scale: per-image value -> summarised unit (Increase in Confidence: a 0/1 flag -> percent).
+    table: the report table that shows it (cost columns: Table 3).
+    """
+
+    name: str
+    kind: Kind
+    key: str | None = None
+    label: str = ""
+    decimals: int = 4
+    better: Better | None = None
+    table: TableName | None = None
+    scale: float = 1.0
+    summary: str = ""
+
+    @property
+    def summary_name(self) -> str:
+        return self.summary or self.name
+
+    @property
+    def summarised(self) -> bool:
+        return self.kind in ("metric", "timing")
+
+
+MODE_LABELS: dict[str, str] = {"continuous": "cont.", "top50": "top-50%"}
+
+
+def _confidence_fields(mode: str) -> tuple[Field, ...]:
+    label = MODE_LABELS[mode]
+    return (
+        Field(f"drop_{mode}", "metric", f"ad_{mode}", f"AD {label} (%)", 2, "lower",
+              "confidence", summary=f"average_drop_{mode}"),
+        Field(f"increase_{mode}", "metric", f"ic_{mode}", f"IC {label} (%)", 2, "higher",
+              "confidence", 100.0, summary=f"increase_in_confidence_{mode}"),
+        Field(f"explained_{mode}", "metric"),
+    )  # fmt: skip
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("image_id", "id"),
+    Field("path", "text"),
+    Field("label", "class"),
+    Field("target", "class"),
+    Field("target_name", "text"),
+    Field("probability", "number"),
+    Field("method", "text"),
+    *(field for mode in MODES for field in _confidence_fields(mode)),
+    Field("deletion_auc", "metric", "deletion", "Deletion AUC", 4, "lower", "causal"),
+    Field("insertion_auc", "metric", "insertion", "Insertion AUC", 4, "higher", "causal"),
+    Field("forward", "metric", "forward", "Forward", 1, "lower", "cost"),
+    Field("backward", "metric", "backward", "Backward", 1, "lower", "cost"),
+    Field("seconds", "timing", "seconds", "Seconds", 3, "lower", "cost"),
+    Field("metric_forward", "metric", "metric_forward", "Metric forward", 1, "lower", "cost"),
+    Field("metric_seconds", "timing", "metric_seconds", "Metric seconds", 3, "lower", "cost"),
+    Field("skipped", "text"),
+)
+
+BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
+COLUMNS: tuple[str, ...] = tuple(field.name for field in FIELDS)
+TIMING_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.kind == "timing")
+SUMMARISED: tuple[Field, ...] = tuple(f for f in FIELDS if f.summarised)
+NUMERIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in SUMMARISED)
+# pandas dtypes of the columns that must not be read as floats.
+READ_TYPES: dict[str, str | type] = {
+    **{f.name: str for f in FIELDS if f.kind in ("id", "text")},
+    **{f.name: "Int64" for f in FIELDS if f.kind == "class"},
+}
+
+
+def auc_column(kind: str) -> str:
+    """The per-image AUC column of a deletion or insertion curve."""
+    return f"{kind}_auc"
+
+
+def confidence_columns(mode: str) -> dict[str, str]:
+    """Result attribute of metrics.confidence -> per-image column, for one mask mode."""
+    return {quantity: f"{quantity}_{mode}" for quantity in ("drop", "increase", "explained")}
+
+
+def table_fields(table: TableName, modes: tuple[str, ...] = MODES) -> tuple[Field, ...]:
+    """The fields a report table shows, in schema order; confidence ones of `modes` only."""
+    chosen = [f for f in SUMMARISED if f.table == table]
+    if table == "confidence":
+        chosen = [f for f in chosen if f.name.rsplit("_", 1)[-1] in modes]
+    return tuple(chosen)
+
