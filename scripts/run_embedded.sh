@@ -11,6 +11,6 @@ python run.py experiment=cluster_variants hydra.run.dir=$out/variants_fast
 # Every method side by side: preset `fast` (reference points for the K plot) and preset `rise`.
 python run.py experiment=compare_all hydra.run.dir=$out/compare_fast
 python run.py experiment=compare_all metrics=rise save_maps=true hydra.run.dir=$out/compare_rise
-python -m clustercam.bench.records gather $out/k_sweep
+python -m clustercam.bench.gather $out/k_sweep
 python scripts/make_report.py $out/compare_rise $out/compare_fast $out/k_sweep $out/variants_fast \
     --out results

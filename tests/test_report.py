@@ -21,8 +21,8 @@ from scipy import stats
 from clustercam.bench.report.cli import main
 from clustercam.bench.report.render import latex_escape
 from clustercam.bench.report.runs import Inputs, discover, load_run
-from clustercam.bench.report.stats import mean_ci
 from clustercam.bench.report.tables import Table, build_tables, causal_table, confidence_table
+from clustercam.bench.stats import mean_ci
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGES = [f"img{i}" for i in range(5)]

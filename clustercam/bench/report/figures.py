@@ -19,9 +19,9 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from PIL import Image
 
+from clustercam.bench.columns import BY_NAME, Field
 from clustercam.bench.report.runs import Job, Run, canonical
-from clustercam.bench.report.stats import Metric, summarize
-from clustercam.bench.report.tables import CAUSAL_METRICS, COST_METRICS, NotAvailable, pretty
+from clustercam.bench.report.tables import CAUSAL_METRICS, NotAvailable, pretty, summary_cells
 
 RESIZE, CROP = 256, 224
 DPI = 100
@@ -107,7 +107,7 @@ def mean_curve(curves: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
 
 
 def trapezoid_auc(curve: np.ndarray) -> float:
-    """SPEC 3's AUC on [0, 1]; of a mean curve it equals the mean of the per-image AUCs."""
+    """The AUC of docs/metrics.md on [0, 1]; of a mean curve, the mean of the per-image AUCs."""
     return float((curve.sum() - curve[0] / 2 - curve[-1] / 2) / (len(curve) - 1))
 
 
@@ -137,8 +137,8 @@ def curves_figure(run: Run, out: Path) -> Path:
     return save(fig, out)
 
 
-def means(run: Run, method: str, metrics: Sequence[Metric]) -> dict[str, float]:
-    summary, _ = summarize(run.rows[run.rows["method"] == method], metrics)
+def means(run: Run, method: str, metrics: Sequence[Field]) -> dict[str, float]:
+    summary, _ = summary_cells(run.rows[run.rows["method"] == method], metrics)
     return summary
 
 
@@ -148,7 +148,7 @@ def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path)
     Score-CAM and Grad-CAM come from companion runs of the same model and preset only: AUCs
     under another model or step size are not comparable.
     """
-    metrics = (COST_METRICS[0], *CAUSAL_METRICS)
+    metrics = (BY_NAME["forward"], *CAUSAL_METRICS)
     lines: dict[str, list[tuple[int, dict[str, float]]]] = defaultdict(list)
     for job in sorted((j for j in jobs if j.k is not None), key=lambda j: j.k):
         for method in job.run.cluster_methods:

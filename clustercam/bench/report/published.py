@@ -1,4 +1,5 @@
-"""Published reference numbers (SPEC 4) and the protocol a run must share to sit next to them.
+"""Published reference numbers (docs/metrics.md) and the protocol a run must share to sit beside
+them.
 
 The numbers were recalled from the papers, not re-checked against the PDFs; every row says where
 it comes from. A row is shown only beside a run of the same model and metric protocol, because
@@ -10,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clustercam.bench.report.runs import Run, canonical
+from metrics import PRESETS
 
-RISE_STEP = 224
+RISE = "rise"  # the preset of the RISE paper's protocol, under which its rows were measured
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ CONFIDENCE_REFERENCES: tuple[Reference, ...] = (
     ),
 )
 
-# RISE paper, rise protocol (step 224): deletion / insertion AUC.
+# RISE paper, rise protocol: deletion / insertion AUC.
 CAUSAL_REFERENCES: tuple[Reference, ...] = tuple(
     Reference(RISE_PAPER, RISE_DATA, model, method, {"deletion": d, "insertion": i})
     for model, method, d, i in (
@@ -87,7 +89,7 @@ def confidence_references(run: Run) -> list[Reference]:
 
 
 def causal_references(run: Run) -> list[Reference]:
-    """Deletion/insertion rows only for the rise preset at its published step of 224 pixels."""
-    if run.preset != "rise" or run.step not in (None, RISE_STEP):
+    """Deletion/insertion rows only for the rise preset at its published step."""
+    if run.preset != RISE or run.step not in (None, PRESETS[RISE].step):
         return []
     return [ref for ref in CAUSAL_REFERENCES if ref.matches_model(run)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clustercam.bench.records import SUMMARY_METRICS
+from clustercam.bench import sweeps
+from clustercam.bench.columns import NUMERIC_COLUMNS, READ_TYPES, confidence_columns
+from clustercam.bench.records import CONFIG, CURVES, MAPS, PER_IMAGE, SETUP
+from metrics import MODES
 
-# The per-image columns that hold numbers, in the runner's order (one definition: records.py).
-NUMERIC_COLUMNS: tuple[str, ...] = tuple(column for column, _ in SUMMARY_METRICS.values())
-MODES: tuple[str, ...] = ("continuous", "top50")
 K_KEY = "n_clusters"
-# Cluster-CAM options that define a variant (SPEC 1.1); other swept keys change the protocol.
+# Cluster-CAM options that define a variant (docs/cluster-cam.md); other swept keys change the
+# protocol.
 VARIANT_KEYS: frozenset[str] = frozenset({"clustering", "features", "score", "cognition", "lam"})
 
 
@@ -48,20 +49,6 @@ def lookup(config: dict[str, Any], dotted: str, default: Any = None) -> Any:
             return default
         node = node[part]
     return node
-
-
-def _read_yaml(path: Path) -> Any:
-    with path.open() as handle:
-        return yaml.safe_load(handle)
-
-
-def parse_overrides(lines: Iterable[str]) -> dict[str, str]:
-    """Hydra override strings (`+a.b=1`, `~x`) -> {dotted key: value}; deletions map to ''."""
-    parsed: dict[str, str] = {}
-    for line in lines:
-        key, _, value = str(line).partition("=")
-        parsed[key.lstrip("+~")] = value
-    return parsed
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,15 +119,15 @@ class Run:
 
     @property
     def curves_path(self) -> Path:
-        return self.path / "curves.jsonl"
+        return self.path / CURVES
 
     @property
     def maps_dir(self) -> Path:
-        return self.path / "maps"
+        return self.path / MAPS
 
     def modes(self) -> list[str]:
         """Mask modes with at least one number; config may list modes that were never scored."""
-        return [m for m in MODES if np.isfinite(self.rows[f"drop_{m}"]).any()]
+        return [m for m in MODES if np.isfinite(self.rows[confidence_columns(m)["drop"]]).any()]
 
     def describe(self) -> str:
         """Protocol line for captions: model, data, images, causal preset and step."""
@@ -184,33 +171,26 @@ class Inputs:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / "per_image.csv").is_file()
+    return (path / PER_IMAGE).is_file()
 
 
-def load_run(path: Path, overrides: dict[str, str] | None = None) -> Run:
+def load_run(path: Path, job_overrides: dict[str, str] | None = None) -> Run:
     """Reads one run directory; absent numeric columns become NaN so every table can ask."""
-    config_path = path / "config.yaml"
+    config_path = path / CONFIG
     if not config_path.is_file():
-        config_path = path / ".hydra" / "config.yaml"
-    config = _read_yaml(config_path) if config_path.is_file() else {}
-    rows = pd.read_csv(path / "per_image.csv", dtype={"image_id": str, "skipped": str})
+        config_path = path / ".hydra" / CONFIG
+    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    rows = pd.read_csv(path / PER_IMAGE, dtype=READ_TYPES)
     for column in NUMERIC_COLUMNS:
         rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows else np.nan
     if "skipped" not in rows:
         rows["skipped"] = ""
     rows["skipped"] = rows["skipped"].fillna("").str.strip()
-    if overrides is None:
-        overrides_path = path / ".hydra" / "overrides.yaml"
-        listed = _read_yaml(overrides_path) if overrides_path.is_file() else None
-        overrides = parse_overrides(listed or [])
-    setup_path = path / "setup_cost.json"
+    if job_overrides is None:
+        job_overrides = sweeps.overrides(path)
+    setup_path = path / SETUP
     setup_costs = json.loads(setup_path.read_text()) if setup_path.is_file() else {}
-    return Run(path, config or {}, rows, overrides, setup_costs)
-
-
-def _job_order(path: Path) -> tuple[int, str]:
-    """Hydra numbers its jobs 0, 1, ..., 10: sort numerically, not as text."""
-    return (int(path.name), "") if path.name.isdigit() else (1 << 30, path.name)
+    return Run(path, config or {}, rows, job_overrides, setup_costs)
 
 
 def varying_overrides(runs: Sequence[Run]) -> list[str]:
@@ -250,9 +230,8 @@ def discover(paths: Sequence[Path]) -> tuple[Inputs, list[str]]:
             inputs.runs.append(load_run(path))
             notes.append(f"{path}: run ({inputs.runs[-1].describe()})")
             continue
-        children = sorted(
-            (p for p in path.iterdir() if is_run_dir(p)) if path.is_dir() else [], key=_job_order
-        )
+        found = (p for p in path.iterdir() if is_run_dir(p)) if path.is_dir() else []
+        children = sorted(found, key=sweeps.job_number)
         if not children:
             notes.append(f"{path}: neither a run (no per_image.csv) nor a sweep of runs; ignored")
             continue

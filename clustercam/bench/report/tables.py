@@ -1,8 +1,8 @@
 """Tables 1-5 as data: one DataFrame (the CSV) plus the columns and caption to print it with.
 
 Every number cell is a mean with its 95% t-interval half-width in `<key>_ci95`; N counts the
-images a method did not skip and `skipped` the ones it did. Published rows (SPEC 4) carry their
-source in `source` and appear only after runs of the same model and protocol.
+images a method did not skip and `skipped` the ones it did. Published rows (docs/metrics.md)
+carry their source in `source` and appear only after runs of the same model and protocol.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clustercam.bench.report.published import Reference, causal_references, confidence_references
-from clustercam.bench.report.runs import MODES, Inputs, Job, Run, canonical
-from clustercam.bench.report.stats import Metric, summarize
+from clustercam.bench import stats
+from clustercam.bench.columns import BY_NAME, Field, table_fields
+from clustercam.bench.report.published import (
+    RISE,
+    Reference,
+    causal_references,
+    confidence_references,
+)
+from clustercam.bench.report.runs import Inputs, Job, Run, canonical
+from metrics import MODES, PRESETS
 
 THIS_RUN = "this run"
-MODE_LABELS = {"continuous": "cont.", "top50": "top-50%"}
 PRETTY = {
     "gradcam": "Grad-CAM",
     "gradcampp": "Grad-CAM++",
@@ -40,6 +46,10 @@ PUBLISHED_NOTE = (
     "Rows whose Source starts with 'published' are the papers' numbers (recalled, not re-checked "
     "against the PDFs) on their own data (column Data), shown only beside runs of the same model "
     "and protocol."
+)
+
+PRESETS_NOTE = "; ".join(
+    f"{name} = step {p.step}, blur {p.blur_kernel}/{p.blur_sigma:g}" for name, p in PRESETS.items()
 )
 
 
@@ -79,46 +89,40 @@ def pretty(method: str) -> str:
     return PRETTY.get(canonical(method), method)
 
 
-def confidence_metrics(modes: Iterable[str]) -> list[Metric]:
-    metrics = []
-    for mode in modes:
-        label = MODE_LABELS[mode]
-        metrics.append(Metric(f"ad_{mode}", f"drop_{mode}", f"AD {label} (%)", 2))
-        metrics.append(Metric(f"ic_{mode}", f"increase_{mode}", f"IC {label} (%)", 2, 100.0))
-    return metrics
+CAUSAL_METRICS = table_fields("causal")
+COST_METRICS = table_fields("cost")
+ABLATION_METRICS = (BY_NAME["forward"], BY_NAME["seconds"], *CAUSAL_METRICS)
 
 
-CAUSAL_METRICS = (
-    Metric("deletion", "deletion_auc", "Deletion AUC", 4),
-    Metric("insertion", "insertion_auc", "Insertion AUC", 4),
-)
-COST_METRICS = (
-    Metric("forward", "forward", "Forward", 1),
-    Metric("backward", "backward", "Backward", 1),
-    Metric("seconds", "seconds", "Seconds", 3),
-    Metric("metric_forward", "metric_forward", "Metric forward", 1),
-    Metric("metric_seconds", "metric_seconds", "Metric seconds", 3),
-)
-ABLATION_METRICS = (COST_METRICS[0], COST_METRICS[2], *CAUSAL_METRICS)
+def summary_cells(
+    rows: pd.DataFrame, fields: Sequence[Field]
+) -> tuple[dict[str, float], list[str]]:
+    """N, skipped, and each field's mean and CI under the table's keys (`key`, `key_ci95`)."""
+    summary, notes = stats.summarize(rows, fields)
+    kept = len(stats.kept_rows(rows))
+    cells: dict[str, float] = {"n": kept, "skipped": len(rows) - kept}
+    for field in fields:
+        cells[field.key], cells[f"{field.key}_ci95"], _ = summary[field.name]
+    return cells, notes
 
 
-def present(metrics: Iterable[Metric], runs: Iterable[Run]) -> list[Metric]:
+def present(metrics: Iterable[Field], runs: Iterable[Run]) -> list[Field]:
     """The metrics with at least one finite value in these runs (others were not configured)."""
     runs = list(runs)
-    return [m for m in metrics if any(np.isfinite(r.rows[m.source]).any() for r in runs)]
+    return [m for m in metrics if any(np.isfinite(r.rows[m.name]).any() for r in runs)]
 
 
-def metric_columns(metrics: Iterable[Metric]) -> list[Column]:
+def metric_columns(metrics: Iterable[Field]) -> list[Column]:
     return [Column(m.key, m.label, m.decimals, ci=True) for m in metrics]
 
 
 def method_rows(
-    run: Run, metrics: Sequence[Metric], methods: Iterable[str] | None = None, **extra: object
+    run: Run, metrics: Sequence[Field], methods: Iterable[str] | None = None, **extra: object
 ) -> tuple[list[dict[str, object]], list[str]]:
     """One summary row per method of a run (all methods unless `methods`), with notes."""
     rows, notes = [], []
     for method in run.methods if methods is None else methods:
-        summary, gaps = summarize(run.rows[run.rows["method"] == method], metrics)
+        summary, gaps = summary_cells(run.rows[run.rows["method"] == method], metrics)
         rows.append(
             {
                 "run": run.name,
@@ -196,7 +200,7 @@ def confidence_table(runs: Sequence[Run]) -> Table:
     if not runs:
         raise NotAvailable("no run has AD/IC numbers (metrics.confidence not configured)")
     modes = [mode for mode in MODES if any(mode in run.modes() for run in runs)]
-    metrics = confidence_metrics(modes)
+    metrics = table_fields("confidence", tuple(modes))
     rows, notes = [], []
     references = []
     for run in runs:
@@ -236,7 +240,7 @@ def causal_table(runs: Sequence[Run]) -> Table:
     for run in runs:
         run_rows, run_notes = method_rows(run, metrics, preset=run.preset, step=run.step)
         refs = causal_references(run)
-        rows += run_rows + [reference_row(r, preset="rise", step=224) for r in refs]
+        rows += run_rows + [reference_row(r, preset=RISE, step=PRESETS[RISE].step) for r in refs]
         notes += run_notes
         references += refs
     columns = (
@@ -250,7 +254,7 @@ def causal_table(runs: Sequence[Run]) -> Table:
         f"Deletion AUC (lower is better) and Insertion AUC (higher is better), {CI_NOTE}",
         "Pixels ranked by saliency, Step pixels changed per point; deletion sets them to 0, "
         "insertion starts from a blurred image and puts them back; AUC by the trapezoid on [0, 1]. "
-        "Presets: rise = step 224, blur 11/5; groupcam = step 448, blur 51/50; fast = step 1792",
+        "Presets: " + PRESETS_NOTE,
         runs_note(runs),
         PUBLISHED_NOTE if references else "",
         *notes,
@@ -329,10 +333,10 @@ def cost_table(runs: Sequence[Run]) -> Table:
     )
 
 
-def ablation_metrics(runs: Iterable[Run]) -> list[Metric]:
+def ablation_metrics(runs: Iterable[Run]) -> list[Field]:
     runs = list(runs)
     modes = [mode for mode in MODES if any(mode in run.modes() for run in runs)]
-    return present((*ABLATION_METRICS, *confidence_metrics(modes)), runs)
+    return present((*ABLATION_METRICS, *table_fields("confidence", tuple(modes))), runs)
 
 
 def k_table(jobs: Sequence[Job]) -> Table:
