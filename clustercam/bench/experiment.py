@@ -53,6 +53,18 @@ class Metrics:
     chunk_size: int
 
 
+@dataclass(frozen=True)
+class Bench:
+    """What explains and scores every batch of a run, built once from its config."""
+
+    zoo: ZooModel
+    model: CostCounter
+    methods: Mapping[str, CAMMethod]
+    metrics: Metrics
+    target: str
+    save_maps: bool
+
+
 def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataFrame:
     """Runs (or resumes) the experiment of `cfg` in `run_dir`; returns the summary table.
 
@@ -87,11 +99,10 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
                 run_dir,
             )
             progress = _Progress(list(methods), records.recovered_rows)
+            bench = Bench(zoo, model, methods, metrics, target, cfg.save_maps)
             with tqdm(total=len(samples), initial=len(samples) - len(todo), unit="img") as bar:
                 for batch in _batches(todo, cfg.batch_size):
-                    for rows, curves, maps in explain_batch(
-                        batch, zoo, model, methods, metrics, target, cfg.save_maps
-                    ):
+                    for rows, curves, maps in explain_batch(batch, bench):
                         records.add_image(rows, curves, maps)
                         progress.update(rows)
                         bar.set_postfix_str(progress.text(), refresh=False)
@@ -139,23 +150,16 @@ def method_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     return configs
 
 
-def explain_batch(
-    batch: Sequence[Sample],
-    zoo: ZooModel,
-    model: CostCounter,
-    methods: Mapping[str, CAMMethod],
-    metrics: Metrics,
-    target: str,
-    save_maps: bool,
-) -> Iterator[ImageRecord]:
+def explain_batch(batch: Sequence[Sample], bench: Bench) -> Iterator[ImageRecord]:
     """(rows, curves, maps) of each image of the batch, in order; skipped images included."""
+    zoo, methods = bench.zoo, bench.methods
     loaded, skipped = [], {}
     for sample in batch:
         try:
             loaded.append((sample, zoo.transform(load_image(sample.path))))
         except UnreadableImageError as error:
             skipped[sample.image_id] = str(error)
-    if target == "label":
+    if bench.target == "label":
         for sample, _ in loaded:
             if not 0 <= sample.label < len(zoo.class_names):
                 skipped[sample.image_id] = (
@@ -164,7 +168,7 @@ def explain_batch(
         loaded = [(s, x) for s, x in loaded if s.image_id not in skipped]
     results: dict[str, ImageRecord] = {}
     if loaded:
-        results = _explain(loaded, zoo, model, methods, metrics, target, save_maps)
+        results = _explain(loaded, bench)
     for sample in batch:
         if sample.image_id in results:
             yield results[sample.image_id]
@@ -176,23 +180,16 @@ def explain_batch(
             yield rows, [], None
 
 
-def _explain(
-    loaded: Sequence[tuple[Sample, torch.Tensor]],
-    zoo: ZooModel,
-    model: CostCounter,
-    methods: Mapping[str, CAMMethod],
-    metrics: Metrics,
-    target: str,
-    save_maps: bool,
-) -> dict[str, ImageRecord]:
+def _explain(loaded: Sequence[tuple[Sample, torch.Tensor]], bench: Bench) -> dict[str, ImageRecord]:
     """Explains and scores the readable images of a batch with every method."""
+    zoo, model, metrics = bench.zoo, bench.model, bench.metrics
     samples = [s for s, _ in loaded]
     images = torch.stack([x for _, x in loaded]).to(zoo.device)
     n_images = len(samples)
     with model.measure() as shared:
         with torch.no_grad():
             probabilities = model(images).float().softmax(dim=1)
-        if target == "label":
+        if bench.target == "label":
             classes = torch.tensor([s.label for s in samples], device=images.device)
         else:
             classes = probabilities.argmax(dim=1)
@@ -206,7 +203,7 @@ def _explain(
     rows = {s.image_id: [] for s in samples}
     curves = {s.image_id: [] for s in samples}
     maps = {s.image_id: {} for s in samples}
-    for name, method in methods.items():
+    for name, method in bench.methods.items():
         explanation = method(images, classes)
         columns, image_curves, metric_cost = _score(
             model, images, explanation.maps, classes, original, endpoints, metrics
@@ -234,7 +231,7 @@ def _explain(
                 curves[sample.image_id].append(
                     {"image_id": sample.image_id, "method": name, **curve}
                 )
-            if save_maps:
+            if bench.save_maps:
                 maps[sample.image_id][name] = explanation.maps[b].float().cpu().numpy()
     return {
         s.image_id: (rows[s.image_id], curves[s.image_id], maps[s.image_id] or None)

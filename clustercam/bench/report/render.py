@@ -1,4 +1,4 @@
-"""A `Table` as Markdown, CSV and LaTeX (booktabs), all printed from the same cells.
+"""A `Table` as Markdown, CSV and LaTeX (booktabs), all printed from the same cells by pandas.
 
 The CSV keeps full precision (mean and `_ci95` in separate columns); Markdown and LaTeX print the
 same values rounded by one formatter, so the three files cannot disagree.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -47,8 +48,10 @@ def cell(row: pd.Series, column: Column) -> str:
     return f"{text} ± {ci:.{column.decimals}f}" if _finite(ci) else text
 
 
-def cells(table: Table) -> list[list[str]]:
-    return [[cell(row, column) for column in table.columns] for _, row in table.data.iterrows()]
+def printed(table: Table, text: Callable[[str], str] = str) -> pd.DataFrame:
+    """The printed cells under the columns' labels, each passed through `text` (an escaper)."""
+    body = [[text(cell(row, c)) for c in table.columns] for _, row in table.data.iterrows()]
+    return pd.DataFrame(body, columns=[text(column.label) for column in table.columns])
 
 
 def group_breaks(table: Table) -> list[bool]:
@@ -59,13 +62,11 @@ def group_breaks(table: Table) -> list[bool]:
 
 
 def to_markdown(table: Table) -> str:
-    """Caption paragraph and a pipe table; numbers right-aligned."""
-    header = [column.label for column in table.columns]
-    align = ["---" if c.decimals is None else "---:" for c in table.columns]
-    lines = [f"**Table {table.number}: {table.title}.** {table.caption}", ""]
-    for row in [header, align, *cells(table)]:
-        lines.append("| " + " | ".join(text.replace("|", "\\|") for text in row) + " |")
-    return "\n".join(lines) + "\n"
+    """Caption paragraph and a pipe table (pandas + tabulate); numbers right-aligned."""
+    cells = printed(table, lambda text: text.replace("|", "\\|"))
+    align = ["left" if c.decimals is None else "right" for c in table.columns]
+    pipe = cells.to_markdown(index=False, colalign=align, disable_numparse=True)
+    return f"**Table {table.number}: {table.title}.** {table.caption}\n\n{pipe}\n"
 
 
 def latex_escape(text: str) -> str:
@@ -75,26 +76,27 @@ def latex_escape(text: str) -> str:
 
 
 def to_latex(table: Table) -> str:
-    """A booktabs table environment; rules between blocks (runs, published rows)."""
-    spec = "".join("l" if c.decimals is None else "r" for c in table.columns)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\small",
-        rf"\caption{{{latex_escape(table.caption)}}}",
-        rf"\label{{tab:{table.name}}}",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(latex_escape(c.label) for c in table.columns) + r" \\",
-        r"\midrule",
-    ]
-    for new_block, row in zip(group_breaks(table), cells(table)):
+    """A booktabs table environment (pandas' Styler); rules between blocks (runs, published)."""
+    latex = (
+        printed(table, latex_escape)
+        .style.hide(axis="index")
+        .to_latex(
+            caption=latex_escape(table.caption),
+            label=f"tab:{table.name}",
+            hrules=True,
+            position="t",
+            position_float="centering",
+            column_format="".join("l" if c.decimals is None else "r" for c in table.columns),
+            environment="table",
+        )
+    )
+    # A \midrule before each row that starts a block; the body is the lines between the rules.
+    lines = latex.splitlines()
+    first = lines.index(r"\midrule") + 1
+    for offset, new_block in reversed(list(enumerate(group_breaks(table)))):
         if new_block:
-            lines.append(r"\midrule")
-        lines.append(" & ".join(latex_escape(text) for text in row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    lines.insert(0, f"% Table {table.number}: {table.title}")
-    return "\n".join(lines) + "\n"
+            lines.insert(first + offset, r"\midrule")
+    return "\n".join([f"% Table {table.number}: {table.title}", *lines]) + "\n"
 
 
 def write_table(table: Table, out: Path) -> list[Path]:
