@@ -1,4 +1,4 @@
-"""Cluster-CAM (Feng et al., arXiv 2302.01642), as reconstructed in SPEC 1.1.
+"""Cluster-CAM (Feng et al., arXiv 2302.01642), as reconstructed in docs/cluster-cam.md.
 
 The paper's equations are not available; every uncertain choice is an argument here:
 channels are clustered by where they fire, each cluster's mean map masks the image once, and the

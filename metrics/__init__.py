@@ -1,4 +1,4 @@
-"""Faithfulness metrics of saliency maps (SPEC 3); pure: they know nothing of methods or configs.
+"""Faithfulness metrics of saliency maps (docs/metrics.md); pure: they know nothing of methods.
 
 Every metric takes any nn.Module and scores perturbed images only through
 `clustercam.scoring.class_scores`; wrap the model with `clustercam.cost.counted` to measure a

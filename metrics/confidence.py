@@ -1,4 +1,4 @@
-"""Average Drop and Increase in Confidence (SPEC 3): how much class score the explanation keeps.
+"""Average Drop and Increase in Confidence (docs/metrics.md): how much class score a map keeps.
 
 Y = p_c(x) and O = p_c(x * E), softmax probabilities of the target class c, where the explanation
 mask E is
