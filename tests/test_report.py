@@ -18,9 +18,11 @@ import yaml
 from PIL import Image
 from scipy import stats
 
+from clustercam.bench.data import SAMPLES_DIR
 from clustercam.bench.report.cli import main
+from clustercam.bench.report.figures import find_photo
 from clustercam.bench.report.render import latex_escape
-from clustercam.bench.report.runs import Inputs, discover, load_run
+from clustercam.bench.report.runs import Inputs, Run, discover, load_run
 from clustercam.bench.report.tables import Table, build_tables, causal_table, confidence_table
 from clustercam.bench.stats import mean_ci
 
@@ -364,3 +366,12 @@ def test_missing_inputs_are_skipped_with_a_note(
     ):
         assert reason in printed
     assert (tmp_path / "out" / "table1_confidence.md").is_file()
+
+
+def test_bundled_photo_recorded_in_another_checkout_is_found(tmp_path: Path) -> None:
+    """Run folders record absolute photo paths; the bundled photos are found wherever they live."""
+    elsewhere = "/another/checkout/clustercam/assets/samples/chelsea.jpg"
+    on_samples = Run(tmp_path, {"data": {"name": "samples"}}, pd.DataFrame())
+    assert find_photo(on_samples, elsewhere) == SAMPLES_DIR / "chelsea.jpg"
+    on_other_data = Run(tmp_path, {"data": {"name": "imagefolder"}}, pd.DataFrame())
+    assert find_photo(on_other_data, elsewhere) is None

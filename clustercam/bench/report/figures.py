@@ -20,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from PIL import Image
 
 from clustercam.bench.columns import BY_NAME, Field
+from clustercam.bench.data import SAMPLES_DIR
 from clustercam.bench.report.runs import Job, Run, canonical
 from clustercam.bench.report.tables import CAUSAL_METRICS, NotAvailable, pretty, summary_cells
 
@@ -40,11 +41,12 @@ def photo(path: Path) -> np.ndarray:
 
 
 def find_photo(run: Run, recorded: str) -> Path | None:
-    """The recorded path as given, else relative to the run directory; None if neither exists."""
-    for candidate in (Path(recorded), run.path / recorded):
-        if candidate.is_file():
-            return candidate
-    return None
+    """The recorded path as given, else relative to the run directory, else (a run on the bundled
+    photos, recorded in another checkout) the bundled photo of that name; None if none exists."""
+    candidates = [Path(recorded), run.path / recorded]
+    if run.data == "samples":
+        candidates.append(SAMPLES_DIR / Path(recorded).name)
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
 def saliency_grid(run: Run, out: Path, max_images: int) -> Path:
