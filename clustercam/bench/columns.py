@@ -110,4 +110,3 @@ def table_fields(table: TableName, modes: tuple[str, ...] = MODES) -> tuple[Fiel
     if table == "confidence":
         chosen = [f for f in chosen if f.name.rsplit("_", 1)[-1] in modes]
     return tuple(chosen)
-
