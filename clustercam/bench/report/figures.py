@@ -160,7 +160,8 @@ def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path)
         raise NotAvailable("no K sweep with clustercam... rows")
     first = jobs[0].run
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, key in zip(axes, ("insertion", "deletion")):
+    for axis, field in zip(axes, (BY_NAME["insertion_auc"], BY_NAME["deletion_auc"])):
+        key = field.key
         for label, points in lines.items():
             x = [p["forward"] for _, p in points]
             y = [p[key] for _, p in points]
@@ -191,7 +192,7 @@ def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path)
         axis.margins(x=0.1, y=0.1)
         axis.set(
             xlabel="forward passes per image",
-            ylabel=f"{key} AUC ({'higher' if key == 'insertion' else 'lower'} is better)",
+            ylabel=f"{key} AUC ({field.better} is better)",
         )
         axis.legend(fontsize=7)
     fig.suptitle(f"K trade-off: {first.model}, preset {first.preset}", fontsize=10)
