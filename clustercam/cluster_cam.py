@@ -14,7 +14,16 @@ import torch
 from torch import nn
 
 from clustercam.base import CAMMethod
-from clustercam.clustering import ALGORITHMS, INITS, Algorithm, Init, cluster_channels, kmeans
+from clustercam.clustering import (
+    ALGORITHMS,
+    INITS,
+    SELECTS,
+    Algorithm,
+    Init,
+    Select,
+    cluster_channels,
+    kmeans,
+)
 from clustercam.ops import blur, is_constant, minmax_normalize
 from clustercam.scoring import class_scores
 
@@ -48,6 +57,8 @@ class ClusterCAM(CAMMethod):
         n_init: k-means restarts (run batched); the one with the least inertia is kept.
         init: `k-means++` (random, seeded) or `farthest` (deterministic farthest-point seeding
             from the highest-energy channel; one run, n_init is ignored).
+        select: keep the k-means restart of least inertia, or the `consensus` one (the partition
+            most similar to all the other restarts').
         cluster_precision: float type the k-means runs in (`float64` makes its choices depend
             less on the last bits of the activations, e.g. CPU against GPU).
         max_iter, tol: k-means stopping rule (scikit-learn's meaning of tol).
@@ -66,6 +77,7 @@ class ClusterCAM(CAMMethod):
         seed: int = 0,
         n_init: int = 4,
         init: Init = "k-means++",
+        select: Select = "inertia",
         cluster_precision: Precision = "float32",
         max_iter: int = 300,
         tol: float = 1e-4,
@@ -78,6 +90,7 @@ class ClusterCAM(CAMMethod):
             raise ValueError(f"n_clusters (K) must be an integer >= 1, got {n_clusters!r}")
         _check_choice("clustering", clustering, ALGORITHMS)
         _check_choice("init", init, INITS)
+        _check_choice("select", select, SELECTS)
         _check_choice("cluster_precision", cluster_precision, tuple(PRECISIONS))
         if n_init < 1 or max_iter < 1 or tol < 0:
             raise ValueError(
@@ -97,6 +110,7 @@ class ClusterCAM(CAMMethod):
         self.seed = seed
         self.n_init = n_init
         self.init = init
+        self.select = select
         self.cluster_precision = cluster_precision
         self.max_iter = max_iter
         self.tol = tol
@@ -139,7 +153,7 @@ class ClusterCAM(CAMMethod):
             return kmeans(
                 features.to(PRECISIONS[self.cluster_precision]), self.n_clusters, valid,
                 n_init=self.n_init, seed=self.seed, max_iter=self.max_iter, tol=self.tol,
-                init=self.init,
+                init=self.init, select=self.select,
             ).labels
         labels = torch.full(valid.shape, -1, dtype=torch.long)
         for image, (image_features, image_valid) in enumerate(zip(features.cpu(), valid.cpu())):

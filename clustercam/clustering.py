@@ -19,6 +19,8 @@ Algorithm = Literal["kmeans", "kmeans_sklearn", "agglomerative", "spectral"]
 ALGORITHMS: tuple[str, ...] = ("kmeans", "kmeans_sklearn", "agglomerative", "spectral")
 Init = Literal["k-means++", "farthest"]
 INITS: tuple[str, ...] = ("k-means++", "farthest")
+Select = Literal["inertia", "consensus"]
+SELECTS: tuple[str, ...] = ("inertia", "consensus")
 
 
 @dataclass
@@ -126,6 +128,7 @@ def kmeans(
     max_iter: int = 300,
     tol: float = 1e-4,
     init: Init = "k-means++",
+    select: Select = "inertia",
     check_every: int = 8,
 ) -> KMeansResult:
     """Lloyd's k-means of the channels of every image at once, on the features' device and dtype.
@@ -136,12 +139,16 @@ def kmeans(
     a batch, so an image's labels do not depend on which images share its batch. Each restart
     stops when its labels stop changing or its centres move less (squared, in total) than `tol`
     times the mean per-feature variance (scikit-learn's rule); the loop asks the host whether all
-    restarts stopped only every `check_every` iterations.
+    restarts stopped only every `check_every` iterations. `select='consensus'` keeps instead the
+    restart whose partition agrees most with all the others (pair-counting Fowlkes-Mallows
+    similarity), the most typical local optimum rather than the deepest of near-equal ones.
     """
     if features.ndim != 3:
         raise ValueError(f"features must be (images, channels, dims), got {tuple(features.shape)}")
     if n_clusters < 1 or n_init < 1 or max_iter < 1 or check_every < 1:
         raise ValueError("n_clusters, n_init, max_iter and check_every must all be >= 1")
+    if select not in SELECTS:
+        raise ValueError(f"unknown k-means select {select!r}; choose one of {', '.join(SELECTS)}")
     if init not in INITS:
         raise ValueError(f"unknown k-means init {init!r}; choose one of {', '.join(INITS)}")
     if not features.is_floating_point():
@@ -188,9 +195,21 @@ def kmeans(
     distances = _squared_distances(points, centres).masked_fill(inactive, math.inf)
     closest, labels = distances.min(-1)
     inertia = closest.masked_fill(~valid[:, None], 0).sum(-1)  # (B, R)
-    best = inertia.argmin(-1)  # first of equals
+    best = inertia.argmin(-1) if select == "inertia" else _most_typical(labels, valid, n_clusters)
     rows = torch.arange(n_images, device=device)
     return _contiguous(labels[rows, best], valid, n_clusters, inertia[rows, best])
+
+
+def _most_typical(labels: torch.Tensor, valid: torch.Tensor, n_clusters: int) -> torch.Tensor:
+    """(B, R, C) labels of R restarts -> (B,) the restart with the highest summed Fowlkes-Mallows
+    similarity to the others (first of equals)."""
+    members = torch.nn.functional.one_hot(labels, n_clusters).to(torch.float64)
+    members = members * valid[:, None, :, None]
+    contingency = torch.einsum("brck,bscl->brskl", members, members)  # (B, R, R, K, K)
+    together_both = contingency.pow(2).sum((-1, -2))
+    sizes = members.sum(2).pow(2).sum(-1)  # (B, R): sum of squared cluster sizes
+    similarity = together_both / (sizes[:, :, None] * sizes[:, None, :]).sqrt().clamp(min=1)
+    return similarity.sum(-1).argmax(-1)
 
 
 def _relocate_empty(

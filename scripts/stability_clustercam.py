@@ -44,6 +44,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "k-means++ n_init=64": {"n_init": 64},
     "k-means++ n_init=4 float64": {"n_init": 4, "cluster_precision": "float64"},
     "k-means++ n_init=16 float64": {"n_init": 16, "cluster_precision": "float64"},
+    "k-means++ n_init=16 consensus": {"n_init": 16, "select": "consensus"},
     "farthest": {"init": "farthest"},
     "farthest float64": {"init": "farthest", "cluster_precision": "float64"},
 }

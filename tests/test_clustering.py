@@ -8,7 +8,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from clustercam.clustering import kmeans
+from clustercam.clustering import _most_typical, kmeans
 
 
 def random_features(n_images: int, n_channels: int, dims: int, seed: int) -> torch.Tensor:
@@ -126,3 +126,15 @@ def test_bad_arguments_are_explained():
         kmeans(torch.rand(1, 5, 3), 2, init="random")
     with pytest.raises(ValueError, match="valid must be"):
         kmeans(torch.rand(1, 5, 3), 2, torch.ones(1, 4, dtype=torch.bool))
+
+
+def test_consensus_keeps_the_partition_most_like_the_others():
+    # restarts 0 and 2 agree up to renaming; restart 1 splits differently
+    labels = torch.tensor([[[0, 0, 1, 1, 2, 2], [0, 1, 0, 1, 2, 2], [1, 1, 0, 0, 2, 2]]])
+    valid = torch.ones(1, 6, dtype=torch.bool)
+    assert _most_typical(labels, valid, 3).tolist() == [0]
+    features = random_features(2, 40, 3, seed=3)
+    result = kmeans(features, 4, n_init=6, seed=0, select="consensus")
+    assert result.n_clusters.tolist() == [4, 4]
+    again = kmeans(features, 4, n_init=6, seed=0, select="consensus")
+    assert torch.equal(result.labels, again.labels)
