@@ -14,13 +14,24 @@ import torch
 from torch import nn
 
 from clustercam.base import CAMMethod
-from clustercam.clustering import ALGORITHMS, Algorithm, cluster_channels
+from clustercam.clustering import (
+    ALGORITHMS,
+    INITS,
+    SELECTS,
+    Algorithm,
+    Init,
+    Select,
+    cluster_channels,
+    kmeans,
+)
 from clustercam.ops import blur, is_constant, minmax_normalize
 from clustercam.scoring import class_scores
 
 Features = Literal["normalized", "raw"]
 Score = Literal["masked", "blur_gain"]
 Cognition = Literal["centered", "baseline", "extremes"]
+Precision = Literal["float32", "float64"]
+PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -34,7 +45,8 @@ class ClusterCAM(CAMMethod):
     Args:
         n_clusters: K, the number of channel clusters (capped per image at the number of distinct
             non-constant channels).
-        clustering: scikit-learn algorithm that groups the channels.
+        clustering: `kmeans` (batched, in torch, on the activations' device), or scikit-learn's
+            `kmeans_sklearn`, `agglomerative` or `spectral` (on the CPU, one image at a time).
         features: cluster channels by their min-max normalised maps (where they fire) or raw maps.
         score: `masked`, s_k = p_c(x * m_k); `blur_gain`, p_c(x m_k + blur(x)(1 - m_k)) -
             p_c(blur(x)), one more forward per image.
@@ -42,6 +54,14 @@ class ClusterCAM(CAMMethod):
             blank image scored once per model (setup cost); `extremes`, best cluster minus worst.
         lam: weight of the cognition-scissors.
         seed: random state of the clustering.
+        n_init: k-means restarts (run batched); the one with the least inertia is kept.
+        init: `k-means++` (random, seeded) or `farthest` (deterministic farthest-point seeding
+            from the highest-energy channel; one run, n_init is ignored).
+        select: keep the k-means restart of least inertia, or the `consensus` one (the partition
+            most similar to all the other restarts').
+        cluster_precision: float type the k-means runs in (`float64` makes its choices depend
+            less on the last bits of the activations, e.g. CPU against GPU).
+        max_iter, tol: k-means stopping rule (scikit-learn's meaning of tol).
     """
 
     def __init__(
@@ -56,6 +76,11 @@ class ClusterCAM(CAMMethod):
         lam: float = 1.0,
         seed: int = 0,
         n_init: int = 4,
+        init: Init = "k-means++",
+        select: Select = "inertia",
+        cluster_precision: Precision = "float32",
+        max_iter: int = 300,
+        tol: float = 1e-4,
         blur_kernel: int = 51,
         blur_sigma: float = 50.0,
         chunk_size: int = 64,
@@ -64,6 +89,13 @@ class ClusterCAM(CAMMethod):
         if isinstance(n_clusters, bool) or not isinstance(n_clusters, int) or n_clusters < 1:
             raise ValueError(f"n_clusters (K) must be an integer >= 1, got {n_clusters!r}")
         _check_choice("clustering", clustering, ALGORITHMS)
+        _check_choice("init", init, INITS)
+        _check_choice("select", select, SELECTS)
+        _check_choice("cluster_precision", cluster_precision, tuple(PRECISIONS))
+        if n_init < 1 or max_iter < 1 or tol < 0:
+            raise ValueError(
+                f"n_init and max_iter must be >= 1 and tol >= 0, got {n_init}, {max_iter}, {tol}"
+            )
         _check_choice("features", features, ("normalized", "raw"))
         _check_choice("score", score, ("masked", "blur_gain"))
         _check_choice("cognition", cognition, ("centered", "baseline", "extremes"))
@@ -77,6 +109,11 @@ class ClusterCAM(CAMMethod):
         self.lam = lam
         self.seed = seed
         self.n_init = n_init
+        self.init = init
+        self.select = select
+        self.cluster_precision = cluster_precision
+        self.max_iter = max_iter
+        self.tol = tol
         self.blur_kernel = blur_kernel
         self.blur_sigma = blur_sigma
         self.blank_probabilities: torch.Tensor | None = None
@@ -87,30 +124,48 @@ class ClusterCAM(CAMMethod):
                 blank = torch.zeros_like(images[:1])
                 self.blank_probabilities = self.model(blank).float().softmax(1)[0]
 
-    def cluster_maps(self, activations: torch.Tensor) -> torch.Tensor:
-        """(C, h, w) activations of one image -> (K', h, w) mean map of each channel cluster."""
-        if self.n_clusters > len(activations):
+    def cluster_maps(self, activations: torch.Tensor) -> list[torch.Tensor]:
+        """(B, C, h, w) activations -> per image, the (K_b, h, w) mean map of each channel cluster.
+
+        Constant channels are left out; K_b <= K is the number of non-empty clusters.
+        """
+        n_images, n_channels = activations.shape[:2]
+        if self.n_clusters > n_channels:
             raise ValueError(
-                f"n_clusters={self.n_clusters} exceeds the {len(activations)} channels of the "
+                f"n_clusters={self.n_clusters} exceeds the {n_channels} channels of the "
                 "target layer; choose K <= the channel count"
             )
-        active = activations[~is_constant(activations)].float()
-        if len(active) == 0:
-            return active
-        features = minmax_normalize(active) if self.features == "normalized" else active
-        labels = cluster_channels(
-            features.flatten(1).cpu().numpy(), self.n_clusters, self.clustering, self.seed,
-            self.n_init,
-        )
-        labels_t = torch.from_numpy(labels).to(active.device)
-        n_found = int(labels.max()) + 1
-        sums = torch.zeros(n_found, *active.shape[1:], device=active.device)
-        sums.index_add_(0, labels_t, active)
-        counts = torch.bincount(labels_t, minlength=n_found).float()
-        return sums / counts[:, None, None]
+        maps = activations.float()
+        valid = ~is_constant(maps.flatten(0, 1)).view(n_images, n_channels)
+        flat = maps.flatten(2)
+        features = minmax_normalize(flat) if self.features == "normalized" else flat
+        labels = self.cluster_labels(features, valid)
+        members = torch.nn.functional.one_hot(labels.clamp(min=0), self.n_clusters).to(maps.dtype)
+        members = members * valid[..., None]
+        counts = members.sum(1)  # (B, K)
+        means = torch.einsum("bck,bchw->bkhw", members, maps) / counts.clamp(min=1)[..., None, None]
+        n_found = (counts > 0).sum(1).tolist()
+        return [image_means[:n] for image_means, n in zip(means, n_found)]
+
+    def cluster_labels(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B, C) contiguous cluster labels of the valid channels, -1 on the others."""
+        if self.clustering == "kmeans":
+            return kmeans(
+                features.to(PRECISIONS[self.cluster_precision]), self.n_clusters, valid,
+                n_init=self.n_init, seed=self.seed, max_iter=self.max_iter, tol=self.tol,
+                init=self.init, select=self.select,
+            ).labels
+        labels = torch.full(valid.shape, -1, dtype=torch.long)
+        for image, (image_features, image_valid) in enumerate(zip(features.cpu(), valid.cpu())):
+            if image_valid.any():
+                labels[image, image_valid] = torch.from_numpy(cluster_channels(
+                    image_features[image_valid].numpy(), self.n_clusters, self.clustering,
+                    self.seed, self.n_init,
+                ))
+        return labels.to(features.device)
 
     def saliency(self, images, classes, logits, activations):
-        cluster_maps = [self.cluster_maps(a) for a in activations.detach()]
+        cluster_maps = self.cluster_maps(activations.detach())
         substrate = None
         if self.score == "blur_gain":
             substrate = blur(images, self.blur_kernel, self.blur_sigma)

@@ -9,7 +9,7 @@ from toys import LinearGapModel, RegionModel
 
 from baselines import CenterMap, GradCAM, GradCAMPlusPlus, RandomMap, ScoreCAM
 from clustercam import ClusterCAM
-from clustercam.base import CAMMethod
+from clustercam.base import CAMMethod, capture_output
 
 
 def region_images(n: int = 3, size: int = 16, seed: int = 0) -> torch.Tensor:
@@ -113,9 +113,17 @@ def test_baseline_cognition_scores_the_blank_image_once_per_model():
         lambda m, chunk: ClusterCAM(
             m, "features", n_clusters=3, chunk_size=chunk, clustering="agglomerative"
         ),
+        lambda m, chunk: ClusterCAM(
+            m, "features", n_clusters=3, chunk_size=chunk, clustering="kmeans_sklearn"
+        ),
+        lambda m, chunk: ClusterCAM(
+            m, "features", n_clusters=3, chunk_size=chunk, init="farthest",
+            cluster_precision="float64",
+        ),
         lambda m, chunk: RandomMap(m, "features", seed=3),
     ],
-    ids=["scorecam", "clustercam", "blur_gain", "agglomerative", "random"],
+    ids=["scorecam", "clustercam", "blur_gain", "agglomerative", "kmeans_sklearn", "farthest64",
+         "random"],
 )
 def test_batch_and_chunk_size_never_change_a_map(make):
     model = RegionModel(region=1)
@@ -126,7 +134,7 @@ def test_batch_and_chunk_size_never_change_a_map(make):
     torch.testing.assert_close(make(model, 2)(images).maps, reference, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("clustering", ["kmeans", "agglomerative", "spectral"])
+@pytest.mark.parametrize("clustering", ["kmeans", "kmeans_sklearn", "agglomerative", "spectral"])
 def test_same_seed_same_map(clustering):
     model = RegionModel(region=3)
     images = region_images()
@@ -196,10 +204,37 @@ def test_bad_input_gets_a_clear_message():
         ClusterCAM(model, "features", n_clusters=5)(images)
     with pytest.raises(ValueError, match="choose one of kmeans"):
         ClusterCAM(model, "features", clustering="dbscan")
+    with pytest.raises(ValueError, match="unknown init"):
+        ClusterCAM(model, "features", init="random")
+    with pytest.raises(ValueError, match="unknown cluster_precision"):
+        ClusterCAM(model, "features", cluster_precision="float16")
     with pytest.raises(ValueError, match="not a module"):
         GradCAM(model, "layer9")
     with pytest.raises(ValueError, match="official or channel_softmax"):
         ScoreCAM(model, "features", variant="fast")
+
+
+def test_torch_and_sklearn_kmeans_give_the_same_map_on_separated_channels():
+    """RegionModel's channels group exactly by quadrant, so both k-means find the same clusters."""
+    model = RegionModel(region=1, copies=3, dead=2)
+    images = region_images(n=2)
+    ours = ClusterCAM(model, "features", n_clusters=4)(images, targets=0).maps
+    theirs = ClusterCAM(model, "features", n_clusters=4, clustering="kmeans_sklearn")(
+        images, targets=0
+    ).maps
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+def test_cluster_maps_of_a_batch_equal_those_of_each_image():
+    model = RegionModel(region=0, copies=3, dead=2)
+    with capture_output(model.features) as hooked:
+        model(region_images(n=3))
+    activations = hooked.output
+    method = ClusterCAM(model, "features", n_clusters=4, n_init=3)
+    batched = method.cluster_maps(activations)
+    for image_activations, image_maps in zip(activations, batched):
+        assert torch.equal(method.cluster_maps(image_activations[None])[0], image_maps)
+        assert len(image_maps) == 4
 
 
 def test_k_is_capped_at_the_live_channels_of_an_image():
