@@ -19,12 +19,13 @@ class GroupCAM(CAMMethod):
     """L = ReLU(sum_g w_g norm(Up(M_g))), M_g = denoise(ReLU(sum_{k in g} alpha_k A_k)),
     w_g = p_c(x m_g + blur(x) (1 - m_g)) - p_c(blur(x)) with m_g = norm(Up(M_g)).
 
-    alpha_k is Grad-CAM's mean gradient. Groups are `groups` runs of consecutive channels
-    (torch.chunk, as the authors' code) or, with grouping=kmeans, k-means clusters of the weighted
-    channels. Denoising keeps the values above the `denoise_percentile`-th percentile of each group
-    map (the paper's 70; 0 zeroes only each map's minimum). Groups whose map is constant are
-    skipped, as in the authors' code. Cost: 1 forward + 1 backward + (non-constant groups) + 1
-    (the blurred image) forward passes.
+    alpha_k is Grad-CAM's mean gradient. Groups are runs of ceil(C / G) consecutive channels
+    (torch.chunk, as the authors' code: fewer than G groups when G does not divide C, C groups
+    when G > C) or, with grouping=kmeans, k-means clusters of the weighted channels (at most as
+    many as there are distinct channels). Denoising keeps the values above the
+    `denoise_percentile`-th percentile of each group map (the paper's 70; 0 zeroes only each
+    map's minimum). Groups whose map is constant are skipped, as in the authors' code.
+    Cost: 1 forward + 1 backward + (non-constant groups) + 1 (the blurred image) forward passes.
     """
 
     needs_gradients = True
@@ -57,11 +58,6 @@ class GroupCAM(CAMMethod):
 
     def group_maps(self, weighted: torch.Tensor) -> torch.Tensor:
         """(C, h, w) gradient-weighted channels of one image -> (G', h, w) denoised group maps."""
-        if self.groups > len(weighted):
-            raise ValueError(
-                f"groups={self.groups} exceeds the {len(weighted)} channels of the target layer; "
-                "choose G <= the channel count"
-            )
         if self.grouping == "consecutive":
             sums = torch.stack([chunk.sum(0) for chunk in weighted.chunk(self.groups)])
         else:

@@ -43,7 +43,10 @@ def build_and_call(cfg) -> dict[str, CAMMethod]:
 
 def test_every_group_has_its_options() -> None:
     assert options("method") == sorted(
-        ["center", "clustercam", "gradcam", "gradcampp", "random", "scorecam", "scorecam_softmax"]
+        [
+            "center", "clustercam", "gradcam", "gradcampp", "random", "scorecam",
+            "scorecam_softmax", "groupcam", "groupcam_kmeans", "ablationcam", "rise",
+        ]
     )
     assert options("model") == sorted([*MODELS, "timm"])
     assert options("data") == ["imagefolder", "imagenet_val", "samples"]
@@ -156,7 +159,10 @@ def test_experiment_option(option: str) -> None:
 
 def test_compare_all_runs_every_method_once() -> None:
     names = method_configs(compose_config("experiment=compare_all"))
-    assert list(names) == ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "center"]
+    assert list(names) == [
+        "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
+        "groupcam", "groupcam_kmeans", "ablationcam", "rise",
+    ]
 
 
 def test_cluster_variants_change_one_choice_each() -> None:
