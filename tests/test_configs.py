@@ -73,9 +73,13 @@ def test_default_config() -> None:
     assert len(build_samples(cfg.data)) == 22
 
 
+# RISE's 4000 masks are minutes on 2 CPU cores even for the toy model; 40 build the same object.
+FEW_MASKS = {"rise": ("method.n_masks=40",), "compare_all": ("methods.rise.n_masks=40",)}
+
+
 @pytest.mark.parametrize("option", options("method"))
 def test_method_option(option: str) -> None:
-    cfg = compose_config(f"method={option}")
+    cfg = compose_config(f"method={option}", *FEW_MASKS.get(option, ()))
     methods = build_and_call(cfg)
     assert list(methods) == [option]
 
@@ -150,7 +154,7 @@ def test_metrics_can_be_switched_off() -> None:
 @pytest.mark.filterwarnings("ignore:k >= N")  # spectral clustering of 8 toy channels
 @pytest.mark.parametrize("option", options("experiment"))
 def test_experiment_option(option: str) -> None:
-    cfg = compose_config(f"experiment={option}")
+    cfg = compose_config(f"experiment={option}", *FEW_MASKS.get(option, ()))
     names = list(build_and_call(cfg))
     assert names[0] == "clustercam"
     assert len(names) == len(set(names)) == 1 + len(cfg.methods)
