@@ -233,3 +233,34 @@ def test_batch_and_chunk_size_never_change_a_map(make):
     one_by_one = torch.cat([make(model, 1)(image[None]).maps for image in images])
     torch.testing.assert_close(one_by_one, reference, atol=1e-5, rtol=0)
     torch.testing.assert_close(make(model, 3)(images).maps, reference, atol=1e-5, rtol=0)
+
+
+# --- agreement with pytorch-grad-cam (pip install grad-cam; in the test extra) -------------------
+
+
+@pytest.mark.slow
+def test_ablationcam_agrees_with_pytorch_grad_cam_on_lite0():
+    """Same definition: both zero one channel of bn2 (its ReLU6 output has minimum 0, so
+    pytorch-grad-cam zeroes rather than using its large negative value), w_k = (y - y_k) / y,
+    ReLU(sum w_k A_k). Differences: pytorch-grad-cam normalises before resizing with cv2 and runs
+    the whole network per ablation; we run tail passes only and skip all-zero channels (weight x
+    zero map adds nothing). A 128 px input (bn2 is 4 x 4) keeps its 1280 full passes short."""
+    pytorch_grad_cam = pytest.importorskip(
+        "pytorch_grad_cam", reason="pytorch-grad-cam not installed (pip install grad-cam)"
+    )
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from clustercam import bundled_samples, load_image, load_model
+
+    zoo = load_model("efficientnet_lite0")
+    sample = next(s for s in bundled_samples() if s.image_id == "dog_bike_truck")
+    image = torch.nn.functional.interpolate(
+        zoo.transform(load_image(sample.path))[None], size=(128, 128), mode="bilinear"
+    )
+    ours = AblationCAM(zoo.model, zoo.target_layer, chunk_size=256)(image)
+    assert 0 < ours.cost.tail <= 1280 and (ours.cost.forward, ours.cost.backward) == (1, 0)
+    reference = pytorch_grad_cam.AblationCAM(
+        zoo.model, [zoo.model.get_submodule(zoo.target_layer)], batch_size=128
+    )(image, targets=[ClassifierOutputTarget(int(ours.classes[0]))])[0]
+    both = torch.stack([ours.maps[0].flatten(), torch.from_numpy(reference).flatten()])
+    assert torch.corrcoef(both)[0, 1] >= 0.99
