@@ -16,7 +16,8 @@ class AblationCAM(CAMMethod):
     Each ablation runs only the layers after the target layer (a tail pass, clustercam/tail.py), in
     chunks of `chunk_size` rows that may mix images. Channels that are zero everywhere are skipped:
     zeroing them changes nothing and their map adds nothing, so the map is the same. Cost: 1
-    forward pass + one tail pass per channel that is not all zero.
+    forward pass + one tail pass per channel that is not all zero. Like the paper, the weights are
+    undefined (a NaN map, reported as invalid) when the class logit y_c is exactly 0.
     """
 
     def saliency(self, images, classes, logits, activations):
@@ -27,7 +28,7 @@ class AblationCAM(CAMMethod):
         ablated = torch.empty(len(owner), device=images.device)
         for start in tqdm(range(0, len(owner), self.chunk_size), desc="ablation", leave=False):
             rows = activations[owner[start : start + self.chunk_size]].clone()
-            rows[torch.arange(len(rows)), channel[start : start + self.chunk_size]] = 0
+            rows[torch.arange(len(rows), device=rows.device), channel[start : start + len(rows)]] = 0
             scores = tail_logits(self.model, self.layer, rows, images).float()
             ablated[start : start + len(rows)] = scores.gather(
                 1, classes[owner[start : start + len(rows)], None].to(scores.device)

@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from clustercam.base import CAMMethod
 from clustercam.scoring import class_scores
@@ -78,16 +79,19 @@ class RISE(CAMMethod):
     def saliency(self, images, classes, logits, activations):
         n_images, size = len(images), tuple(images.shape[-2:])
         mask_of = torch.arange(n_images * self.n_masks) % self.n_masks
+        progress = tqdm(total=n_images * self.n_masks, desc="RISE masks", leave=False)
 
         def make_inputs(start: int, stop: int) -> torch.Tensor:
+            progress.update(stop - start)
             which = torch.arange(start, stop, device=images.device) // self.n_masks
             masks = self.masks(mask_of[start:stop], size).to(images.device, images.dtype)
             return images[which] * masks[:, None]
 
-        scores = class_scores(
-            self.model, n_images * self.n_masks, make_inputs,
-            classes.repeat_interleave(self.n_masks), self.chunk_size,
-        ).view(n_images, self.n_masks)
+        with progress:
+            scores = class_scores(
+                self.model, n_images * self.n_masks, make_inputs,
+                classes.repeat_interleave(self.n_masks), self.chunk_size,
+            ).view(n_images, self.n_masks)
         saliency = torch.zeros(n_images, *size, device=images.device)
         for start in range(0, self.n_masks, self.chunk_size):
             indices = torch.arange(start, min(start + self.chunk_size, self.n_masks))
