@@ -27,12 +27,12 @@ class AblationCAM(CAMMethod):
         channel = torch.cat(live)
         ablated = torch.empty(len(owner), device=images.device)
         for start in tqdm(range(0, len(owner), self.chunk_size), desc="ablation", leave=False):
-            rows = activations[owner[start : start + self.chunk_size]].clone()
-            rows[torch.arange(len(rows), device=rows.device), channel[start : start + len(rows)]] = 0
+            stop = min(start + self.chunk_size, len(owner))
+            rows = activations[owner[start:stop]].clone()
+            rows[torch.arange(stop - start, device=rows.device), channel[start:stop]] = 0
             scores = tail_logits(self.model, self.layer, rows, images).float()
-            ablated[start : start + len(rows)] = scores.gather(
-                1, classes[owner[start : start + len(rows)], None].to(scores.device)
-            )[:, 0]
+            targets = classes[owner[start:stop], None].to(scores.device)
+            ablated[start:stop] = scores.gather(1, targets)[:, 0]
         original = logits.detach().float().gather(1, classes[:, None])[:, 0]
         weights = torch.zeros(activations.shape[:2], device=images.device)
         weights[owner, channel] = (original[owner] - ablated) / original[owner]
