@@ -13,20 +13,28 @@ from torch import nn
 
 @dataclass
 class Cost:
-    """Images pushed through the full network forward and backward, and wall seconds."""
+    """Images pushed through the full network forward and backward, wall seconds, and tail
+    passes: rows run only through the layers after a target layer (clustercam/tail.py)."""
 
     forward: float = 0.0
     backward: float = 0.0
     seconds: float = 0.0
+    tail: float = 0.0
 
     def per_image(self, n_images: int) -> Cost:
-        return Cost(self.forward / n_images, self.backward / n_images, self.seconds / n_images)
+        return Cost(
+            self.forward / n_images,
+            self.backward / n_images,
+            self.seconds / n_images,
+            self.tail / n_images,
+        )
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
             self.forward + other.forward,
             self.backward + other.backward,
             self.seconds + other.seconds,
+            self.tail + other.tail,
         )
 
 
@@ -42,6 +50,7 @@ class CostCounter(nn.Module):
         self.model = model
         self.forward_images = 0
         self.backward_images = 0
+        self.tail_images = 0
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         n_images = images.shape[0]
@@ -60,6 +69,7 @@ class CostCounter(nn.Module):
         cost = Cost()
         device = next(self.model.parameters(), torch.empty(0)).device
         forward0, backward0 = self.forward_images, self.backward_images
+        tail0 = self.tail_images
         _synchronize(device)
         start = time.perf_counter()
         try:
@@ -69,6 +79,7 @@ class CostCounter(nn.Module):
             cost.seconds = time.perf_counter() - start
             cost.forward = self.forward_images - forward0
             cost.backward = self.backward_images - backward0
+            cost.tail = self.tail_images - tail0
 
 
 def counted(model: nn.Module) -> CostCounter:

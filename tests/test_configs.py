@@ -44,7 +44,10 @@ def build_and_call(cfg) -> dict[str, CAMMethod]:
 
 def test_every_group_has_its_options() -> None:
     assert options("method") == sorted(
-        ["center", "clustercam", "gradcam", "gradcampp", "random", "scorecam", "scorecam_softmax"]
+        [
+            "center", "clustercam", "gradcam", "gradcampp", "random", "scorecam",
+            "scorecam_softmax", "groupcam", "groupcam_kmeans", "ablationcam", "rise",
+        ]
     )
     assert options("model") == sorted([*MODELS, "timm"])
     assert options("data") == ["imagefolder", "imagenet_val", "samples"]
@@ -71,9 +74,13 @@ def test_default_config() -> None:
     assert len(build_samples(cfg.data)) == 22
 
 
+# RISE's 4000 masks are minutes on 2 CPU cores even for the toy model; 40 build the same object.
+FEW_MASKS = {"rise": ("method.n_masks=40",), "compare_all": ("methods.rise.n_masks=40",)}
+
+
 @pytest.mark.parametrize("option", options("method"))
 def test_method_option(option: str) -> None:
-    cfg = compose_config(f"method={option}")
+    cfg = compose_config(f"method={option}", *FEW_MASKS.get(option, ()))
     methods = build_and_call(cfg)
     assert list(methods) == [option]
 
@@ -148,7 +155,7 @@ def test_metrics_can_be_switched_off() -> None:
 @pytest.mark.filterwarnings("ignore:k >= N")  # spectral clustering of 8 toy channels
 @pytest.mark.parametrize("option", options("experiment"))
 def test_experiment_option(option: str) -> None:
-    cfg = compose_config(f"experiment={option}")
+    cfg = compose_config(f"experiment={option}", *FEW_MASKS.get(option, ()))
     names = list(build_and_call(cfg))
     assert names[0] == "clustercam"
     assert len(names) == len(set(names)) == 1 + len(cfg.methods)
@@ -157,7 +164,10 @@ def test_experiment_option(option: str) -> None:
 
 def test_compare_all_runs_every_method_once() -> None:
     names = method_configs(compose_config("experiment=compare_all"))
-    assert list(names) == ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "center"]
+    assert list(names) == [
+        "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
+        "groupcam", "groupcam_kmeans", "ablationcam", "rise",
+    ]
 
 
 def test_cluster_variants_change_one_choice_each() -> None:

@@ -25,7 +25,16 @@ from clustercam.bench.experiment import run
 from clustercam.bench.gather import gather, main
 from clustercam.bench.records import read_per_image
 
-METHODS = ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "center"]
+METHODS = [
+    "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
+    "groupcam", "groupcam_kmeans", "ablationcam", "rise",
+]
+# 16 x 16 toy images: a blur kernel that fits them, and few RISE masks to keep the run short.
+SMALL_METHODS = (
+    "methods.groupcam.blur_kernel=15",
+    "methods.groupcam_kmeans.blur_kernel=15",
+    "methods.rise.n_masks=40",
+)
 IMAGES = ["img0", "img1", "img2", "img2_broken", "img3", "img4"]
 N_POINTS = 5  # 16 x 16 pixels, 64 per step: 4 steps
 
@@ -42,7 +51,8 @@ def folder_run(tmp_path: Path, *overrides: str) -> Path:
 def compare_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every method of experiment=compare_all, with the maps saved."""
     return folder_run(
-        tmp_path_factory.mktemp("compare"), "experiment=compare_all", "save_maps=true"
+        tmp_path_factory.mktemp("compare"), "experiment=compare_all", "save_maps=true",
+        *SMALL_METHODS,
     )
 
 
@@ -65,7 +75,7 @@ def test_per_image_table(compare_all: Path) -> None:
     assert scored["drop_continuous"].between(0, 100).all()
     assert set(scored["increase_top50"]) <= {0.0, 1.0}
     assert scored["explained_continuous"].between(0, 1).all()
-    assert scored["label"].tolist() == [0] * 12 + [1] * 18
+    assert scored["label"].tolist() == [0] * 2 * len(METHODS) + [1] * 3 * len(METHODS)
     cost = scored.groupby("method")[["forward", "backward"]].max()
     assert cost.loc["gradcam"].tolist() == [1.0, 1.0]
     assert cost.loc["center"].tolist() == [1.0, 0.0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baselines import GradCAM
+from baselines import AblationCAM, GradCAM, GroupCAM
 from clustercam import ClusterCAM
 from clustercam.bench import bundled_samples, load_image, load_model
 
@@ -40,7 +40,11 @@ def test_top1_is_acceptable_on_most_bundled_photos(lite0):
     assert hits >= 18, f"only {hits} of {len(samples)} photos classified acceptably"
 
 
-@pytest.mark.parametrize("make", [GradCAM, ClusterCAM], ids=["gradcam", "clustercam"])
+@pytest.mark.parametrize(
+    "make",
+    [GradCAM, ClusterCAM, AblationCAM, GroupCAM],
+    ids=["gradcam", "clustercam", "ablationcam", "groupcam"],
+)
 def test_dog_and_bike_maps_peak_on_their_own_objects(lite0, make):
     sample = next(s for s in bundled_samples() if s.image_id == "dog_bike_truck")
     image = lite0.transform(load_image(sample.path))[None]
