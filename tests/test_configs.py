@@ -43,7 +43,8 @@ def build_and_call(cfg) -> dict[str, CAMMethod]:
 
 def test_every_group_has_its_options() -> None:
     assert options("method") == sorted(
-        ["center", "clustercam", "gradcam", "gradcampp", "random", "scorecam", "scorecam_softmax"]
+        ["center", "clustercam", "gradcam", "gradcampp", "random", "scorecam", "scorecam_softmax",
+         "eigencam", "layercam", "sscam", "pytorch_grad_cam", "torchcam"]
     )
     assert options("model") == sorted([*MODELS, "timm"])
     assert options("data") == ["imagefolder", "imagenet_val", "samples"]
@@ -70,11 +71,27 @@ def test_default_config() -> None:
     assert len(build_samples(cfg.data)) == 22
 
 
+ADAPTERS = {"pytorch_grad_cam": "pytorch_grad_cam", "torchcam": "torchcam"}  # option: module
+
+
 @pytest.mark.parametrize("option", options("method"))
 def test_method_option(option: str) -> None:
+    if option in ADAPTERS:
+        pytest.importorskip(ADAPTERS[option], reason="optional: pip install '.[adapters]'")
     cfg = compose_config(f"method={option}")
     methods = build_and_call(cfg)
-    assert list(methods) == [option]
+    assert list(methods) == ["GradCAM" if option in ADAPTERS else option]
+
+
+@pytest.mark.parametrize("option", list(ADAPTERS))
+def test_adapter_name_picks_the_library_class(option: str) -> None:
+    pytest.importorskip(ADAPTERS[option], reason="optional: pip install '.[adapters]'")
+    methods = build_and_call(compose_config(f"method={option}", "method.name=LayerCAM"))
+    assert list(methods) == ["LayerCAM"]
+    renamed = method_configs(
+        compose_config(f"method={option}", "method.class_name=LayerCAM", "method.name=lib_layercam")
+    )
+    assert renamed["lib_layercam"]["class_name"] == "LayerCAM"
 
 
 def test_method_options_reach_the_method() -> None:
@@ -156,7 +173,10 @@ def test_experiment_option(option: str) -> None:
 
 def test_compare_all_runs_every_method_once() -> None:
     names = method_configs(compose_config("experiment=compare_all"))
-    assert list(names) == ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "center"]
+    assert list(names) == [
+        "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
+        "eigencam", "layercam", "sscam",
+    ]
 
 
 def test_cluster_variants_change_one_choice_each() -> None:

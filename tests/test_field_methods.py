@@ -117,19 +117,17 @@ def test_forward_and_backward_counts_are_exact():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda m: EigenCAM(m, "features"),
         lambda m: LayerCAM(m, "features"),
         lambda m: SSCAM(m, "features", n_samples=4, sigma=0.2),
     ],
-    ids=["eigencam", "layercam", "sscam"],
+    ids=["layercam", "sscam"],
 )
 def test_maps_light_up_the_region_the_class_depends_on(make):
+    """(Eigen-CAM is class-agnostic: it is only checked for not depending on the class.)"""
     for region in range(4):
         model = RegionModel(region=region)
         maps = make(model)(region_images(), targets=0).maps
         inside, outside = model.target_region, ~model.target_region
-        if isinstance(make(model), EigenCAM):
-            break  # class-agnostic: checked only for not depending on the class (above)
         assert (maps[:, inside].mean(1) > 2 * maps[:, outside].mean(1)).all()
 
 
