@@ -22,7 +22,10 @@ from clustercam.data import load_image
 from clustercam.experiment import run
 from clustercam.records import COLUMNS, TIMING_COLUMNS, gather, main, read_per_image
 
-METHODS = ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "center"]
+METHODS = [
+    "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
+    "eigencam", "layercam", "sscam",
+]
 IMAGES = ["img0", "img1", "img2", "img2_broken", "img3", "img4"]
 N_POINTS = 5  # 16 x 16 pixels, 64 per step: 4 steps
 
@@ -62,12 +65,15 @@ def test_per_image_table(compare_all: Path) -> None:
     assert scored["drop_continuous"].between(0, 100).all()
     assert set(scored["increase_top50"]) <= {0.0, 1.0}
     assert scored["explained_continuous"].between(0, 1).all()
-    assert scored["label"].tolist() == [0] * 12 + [1] * 18
+    assert scored["label"].tolist() == [0] * 2 * len(METHODS) + [1] * 3 * len(METHODS)
     cost = scored.groupby("method")[["forward", "backward"]].max()
     assert cost.loc["gradcam"].tolist() == [1.0, 1.0]
     assert cost.loc["center"].tolist() == [1.0, 0.0]
     assert cost.loc["clustercam", "forward"] <= 1 + 8
     assert cost.loc["scorecam", "forward"] <= 1 + 8
+    assert cost.loc["layercam"].tolist() == [1.0, 1.0]
+    assert cost.loc["eigencam"].tolist() == [1.0, 0.0]
+    assert cost.loc["sscam", "forward"] <= 1 + 35 * 8
     # AD/IC: 1 forward per mode; curves: 3 inner points each; shared: p_c(x), 2 endpoints.
     assert set(scored["metric_forward"]) == {2 + 2 * 3 + 3}
 
