@@ -47,6 +47,7 @@ def test_every_group_has_its_options() -> None:
         [
             "center", "clustercam", "gradcam", "gradcampp", "random", "scorecam",
             "scorecam_softmax", "groupcam", "groupcam_kmeans", "ablationcam", "rise",
+            "eigencam", "layercam", "sscam", "pytorch_grad_cam", "torchcam",
         ]
     )
     assert options("model") == sorted([*MODELS, "timm"])
@@ -76,13 +77,27 @@ def test_default_config() -> None:
 
 # RISE's 4000 masks are minutes on 2 CPU cores even for the toy model; 40 build the same object.
 FEW_MASKS = {"rise": ("method.n_masks=40",), "compare_all": ("methods.rise.n_masks=40",)}
+ADAPTERS = {"pytorch_grad_cam": "pytorch_grad_cam", "torchcam": "torchcam"}  # option: module
 
 
 @pytest.mark.parametrize("option", options("method"))
 def test_method_option(option: str) -> None:
+    if option in ADAPTERS:
+        pytest.importorskip(ADAPTERS[option], reason="optional: pip install '.[adapters]'")
     cfg = compose_config(f"method={option}", *FEW_MASKS.get(option, ()))
     methods = build_and_call(cfg)
-    assert list(methods) == [option]
+    assert list(methods) == ["GradCAM" if option in ADAPTERS else option]
+
+
+@pytest.mark.parametrize("option", list(ADAPTERS))
+def test_adapter_name_picks_the_library_class(option: str) -> None:
+    pytest.importorskip(ADAPTERS[option], reason="optional: pip install '.[adapters]'")
+    methods = build_and_call(compose_config(f"method={option}", "method.name=LayerCAM"))
+    assert list(methods) == ["LayerCAM"]
+    renamed = method_configs(
+        compose_config(f"method={option}", "method.class_name=LayerCAM", "method.name=lib_layercam")
+    )
+    assert renamed["lib_layercam"]["class_name"] == "LayerCAM"
 
 
 def test_method_options_reach_the_method() -> None:
@@ -166,7 +181,7 @@ def test_compare_all_runs_every_method_once() -> None:
     names = method_configs(compose_config("experiment=compare_all"))
     assert list(names) == [
         "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
-        "groupcam", "groupcam_kmeans", "ablationcam", "rise",
+        "groupcam", "groupcam_kmeans", "ablationcam", "rise", "eigencam", "layercam", "sscam",
     ]
 
 

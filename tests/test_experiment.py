@@ -27,7 +27,7 @@ from clustercam.bench.records import read_per_image
 
 METHODS = [
     "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
-    "groupcam", "groupcam_kmeans", "ablationcam", "rise",
+    "groupcam", "groupcam_kmeans", "ablationcam", "rise", "eigencam", "layercam", "sscam",
 ]
 # 16 x 16 toy images: a blur kernel that fits them, and few RISE masks to keep the run short.
 SMALL_METHODS = (
@@ -81,6 +81,9 @@ def test_per_image_table(compare_all: Path) -> None:
     assert cost.loc["center"].tolist() == [1.0, 0.0]
     assert cost.loc["clustercam", "forward"] <= 1 + 8
     assert cost.loc["scorecam", "forward"] <= 1 + 8
+    assert cost.loc["layercam"].tolist() == [1.0, 1.0]
+    assert cost.loc["eigencam"].tolist() == [1.0, 0.0]
+    assert cost.loc["sscam", "forward"] <= 1 + 35 * 8
     # AD/IC: 1 forward per mode; curves: 3 inner points each; shared: p_c(x), 2 endpoints.
     assert set(scored["metric_forward"]) == {2 + 2 * 3 + 3}
 
