@@ -33,8 +33,8 @@ from tqdm import tqdm
 from clustercam import ClusterCAM
 from clustercam.base import capture_output
 from clustercam.bench.data import bundled_samples, load_image
-from clustercam.ops import minmax_normalize, upsample
 from clustercam.bench.zoo import load_model
+from clustercam.ops import minmax_normalize, upsample
 from metrics import insertion
 
 VARIANTS: dict[str, dict[str, object]] = {

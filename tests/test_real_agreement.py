@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from baselines import EigenCAM, LayerCAM, PytorchGradCAM
-from clustercam import bundled_samples, load_image, load_model
 from clustercam.base import capture_output
+from clustercam.bench import bundled_samples, load_image, load_model
 from clustercam.ops import minmax_normalize, upsample
 
 pytestmark = pytest.mark.slow
