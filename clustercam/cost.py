@@ -54,8 +54,8 @@ class CostCounter(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         n_images = images.shape[0]
-        self.forward_images += n_images
-        logits = self.model(images)
+        logits = self.model(images)  # counted once it succeeds: a pass that ran out of memory
+        self.forward_images += n_images  # is retried (clustercam/scoring.py) and counted then
         if logits.requires_grad:
             logits.register_hook(lambda grad: self._count_backward(n_images))
         return logits

@@ -110,10 +110,13 @@ class TinyNet(nn.Module):
     """Seeded conv(3->8) ReLU conv(8->8) ReLU (`features`, the target layer) -> mean -> linear.
 
     1000 outputs, so ImageNet labels and class names apply; `delay` seconds of sleep per forward
-    call make a run slow enough to be killed part way, at no CPU cost.
+    call make a run slow enough to be killed part way, at no CPU cost. With `max_batch`, a batch
+    of more images raises torch.cuda.OutOfMemoryError, as a GPU that is too small would.
     """
 
-    def __init__(self, n_classes: int = 1000, seed: int = 0, delay: float = 0.0) -> None:
+    def __init__(
+        self, n_classes: int = 1000, seed: int = 0, delay: float = 0.0, max_batch: int = 0
+    ) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()
@@ -123,8 +126,11 @@ class TinyNet(nn.Module):
         for parameter in self.parameters():
             parameter.data = torch.randn(parameter.shape, generator=generator) * 0.5
         self.delay = delay
+        self.max_batch = max_batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.max_batch and len(x) > self.max_batch:
+            raise torch.cuda.OutOfMemoryError(f"toy: {len(x)} images > max_batch {self.max_batch}")
         if self.delay:
             import time
 
@@ -139,6 +145,7 @@ def tiny_zoo(
     device: str | torch.device = "cpu",
     size: int = 16,
     delay: float = 0.0,
+    max_batch: int = 0,
 ):
     """TinyNet as a zoo entry (same arguments as clustercam.bench.zoo.load_model, which a config's
     `model._target_` can point here): images resized to size x size, target layer `features`."""
@@ -147,5 +154,5 @@ def tiny_zoo(
     from clustercam.bench.zoo import ZooModel, imagenet_class_names
 
     transform = T.Compose([T.Resize((size, size)), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
-    model = TinyNet(delay=delay).eval().to(device)
+    model = TinyNet(delay=delay, max_batch=max_batch).eval().to(device)
     return ZooModel(name, model, target_layer or "features", transform, imagenet_class_names())

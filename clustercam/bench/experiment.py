@@ -32,6 +32,7 @@ from clustercam.bench.schema import RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import ZooModel
 from clustercam.cost import Cost, CostCounter, counted
+from clustercam.scoring import chunk_limits
 from metrics import MODES, CausalMetric, confidence, invalid_maps
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
                         bar.update()
                     for name, method in methods.items():
                         records.add_setup_cost(name, vars(method.setup_cost))
+                    records.add_chunk_limits(chunk_limits())
             summary = records.write_summary()
         brief = summary[["method", "n_images", "n_skipped", *MAIN_MEANS]]
         log.info("summary (%s):\n%s", run_dir / "summary.md", brief.to_string(index=False))

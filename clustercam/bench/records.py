@@ -35,6 +35,7 @@ RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size"})
 
 PER_IMAGE, CURVES, CONFIG, SETUP = "per_image.csv", "curves.jsonl", "config.yaml", "setup_cost.json"
 SUMMARY_CSV, SUMMARY_MD, MAPS = "summary.csv", "summary.md", "maps"
+RUNTIME = "runtime.json"
 
 
 class RunRecords:
@@ -114,6 +115,18 @@ class RunRecords:
         if self.setup_costs.get(method) != dict(cost):
             self.setup_costs[method] = dict(cost)
             _replace(self.run_dir / SETUP, json.dumps(self.setup_costs, indent=1))
+
+    def add_chunk_limits(self, limits: Mapping[str, int]) -> None:
+        """Chunk sizes the scoring engine backed off to after running out of memory, by device,
+        in runtime.json (the smallest over every start of the run); results do not depend on them.
+        """
+        path = self.run_dir / RUNTIME
+        runtime = json.loads(path.read_text()) if path.exists() else {}
+        known = runtime.get("chunk_size_after_out_of_memory", {})
+        merged = {d: min(known.get(d, size), size) for d, size in {**known, **limits}.items()}
+        if merged != known:
+            runtime["chunk_size_after_out_of_memory"] = merged
+            _replace(path, json.dumps(runtime, indent=1))
 
     def write_summary(self) -> pd.DataFrame:
         """summary.csv and summary.md from per_image.csv; returns the summary."""
