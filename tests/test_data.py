@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,25 @@ def test_shards_partition_the_selection() -> None:
     parts = [shard.apply(pool()) for shard in shards]
     assert sorted([s for part in parts for s in part], key=whole.index) == whole
     assert sum(len(p) for p in parts) == 11
+
+
+@pytest.mark.parametrize("shard_count", [1, 2, 3, 7, 25])
+@pytest.mark.parametrize(
+    "subset",
+    [{}, {"n_images": 11, "seed": 3}, {"per_class": 2, "seed": 5}, {"classes": [1, 3]},
+     {"classes": [0, 2, 3], "n_images": 7, "seed": 1}],
+)
+def test_shards_cover_every_image_exactly_once(subset: dict, shard_count: int) -> None:
+    """Any shard count (also more shards than images: the extra ones are empty) and subset."""
+    whole = Selection(**subset).apply(pool())
+    parts = [
+        Selection(**subset, shard_index=i, shard_count=shard_count).apply(pool())
+        for i in range(shard_count)
+    ]
+    taken = Counter(s.image_id for part in parts for s in part)
+    assert taken == Counter(s.image_id for s in whole)
+    assert set(taken.values()) == {1}
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1  # balanced
 
 
 @pytest.mark.parametrize(

@@ -69,22 +69,13 @@ class RunRecords:
     def _recover(self) -> list[dict[str, str]]:
         """Rows of the images that finished; rewrites the files without anything else."""
         rows_path, curves_path = self.run_dir / PER_IMAGE, self.run_dir / CURVES
-        lines = _complete_lines(rows_path)
-        if lines and lines[0] != ",".join(COLUMNS):
-            raise ValueError(f"{rows_path} has other columns than {', '.join(COLUMNS)}")
-        rows = list(csv.DictReader(lines[1:], fieldnames=COLUMNS))
-        methods_of: dict[str, set[str]] = {}
-        for row in rows:
-            methods_of.setdefault(row["image_id"], set()).add(row["method"])
-        complete = {i for i, found in methods_of.items() if found >= set(self.methods)}
-        kept_rows = [row for row in rows if row["image_id"] in complete]
+        rows, kept_rows = _rows(rows_path), finished_rows(self.run_dir, self.methods)
+        complete = {row["image_id"] for row in kept_rows}
         if len(kept_rows) < len(rows) or _has_partial(rows_path):
-            table = [COLUMNS, *([row[c] for c in COLUMNS] for row in kept_rows)]
-            _replace(rows_path, _csv_text(table))
-        curves = [json.loads(line) for line in _complete_lines(curves_path)]
-        kept_curves = [c for c in curves if c["image_id"] in complete]
-        if len(kept_curves) < len(curves) or _has_partial(curves_path):
-            _replace(curves_path, "".join(json.dumps(c) + "\n" for c in kept_curves))
+            write_table(rows_path, kept_rows)
+        kept_curves = finished_curves(self.run_dir, complete)
+        if len(kept_curves) < len(_complete_lines(curves_path)) or _has_partial(curves_path):
+            _replace(curves_path, "".join(line + "\n" for line in kept_curves))
         for leftover in (self.run_dir / MAPS).glob("*.tmp"):
             leftover.unlink()
         return kept_rows
@@ -154,6 +145,44 @@ def read_per_image(run_dir: Path) -> pd.DataFrame:
     return table
 
 
+def finished_rows(run_dir: Path, methods: Sequence[str]) -> list[dict[str, str]]:
+    """The rows (as written, text cells) of the images that have a row for every method.
+
+    Reads only: safe on the folder of a run that is still writing.
+    """
+    rows = _rows(Path(run_dir) / PER_IMAGE)
+    methods_of: dict[str, set[str]] = {}
+    for row in rows:
+        methods_of.setdefault(row["image_id"], set()).add(row["method"])
+    complete = {i for i, found in methods_of.items() if found >= set(methods)}
+    return [row for row in rows if row["image_id"] in complete]
+
+
+def finished_curves(run_dir: Path, image_ids: set[str]) -> list[str]:
+    """The complete lines of curves.jsonl that belong to `image_ids`, as written."""
+    lines = _complete_lines(Path(run_dir) / CURVES)
+    return [line for line in lines if json.loads(line)["image_id"] in image_ids]
+
+
+def config_differences(
+    first: Mapping[str, Any], second: Mapping[str, Any], also_ignored: Iterable[str] = ()
+) -> list[str]:
+    """Dotted keys whose values differ, apart from RESUMABLE_KEYS and the `also_ignored` keys."""
+    before, now, ignored = _flatten(first), _flatten(second), set(also_ignored)
+    return sorted(
+        key
+        for key in before.keys() | now.keys()
+        if key.rsplit(".", 1)[-1] not in RESUMABLE_KEYS
+        and key not in ignored
+        and before.get(key) != now.get(key)
+    )
+
+
+def write_table(path: Path, rows: Sequence[Mapping[str, str]]) -> None:
+    """per_image.csv from rows of text cells (as finished_rows gives them), atomically."""
+    _replace(path, _csv_text([COLUMNS, *([row[c] for c in COLUMNS] for row in rows)]))
+
+
 def summarize(
     per_image: pd.DataFrame,
     methods: Sequence[str] | None = None,
@@ -209,6 +238,14 @@ def _complete_lines(path: Path) -> list[str]:
     return path.read_text().split("\n")[:-1]
 
 
+def _rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a per_image.csv, text cells; checks the header."""
+    lines = _complete_lines(path)
+    if lines and lines[0] != ",".join(COLUMNS):
+        raise ValueError(f"{path} has other columns than {', '.join(COLUMNS)}")
+    return list(csv.DictReader(lines[1:], fieldnames=COLUMNS))
+
+
 def _has_partial(path: Path) -> bool:
     return path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
 
@@ -248,12 +285,7 @@ def _store_or_check_config(path: Path, config: Mapping[str, Any]) -> None:
     if not path.exists():
         _replace(path, yaml.safe_dump(dict(config), sort_keys=False))
         return
-    before, now = _flatten(yaml.safe_load(path.read_text())), _flatten(config)
-    changed = sorted(
-        key
-        for key in before.keys() | now.keys()
-        if key.rsplit(".", 1)[-1] not in RESUMABLE_KEYS and before.get(key) != now.get(key)
-    )
+    changed = config_differences(yaml.safe_load(path.read_text()), config)
     if changed:
         raise ValueError(
             f"{path.parent} holds a run with another config (differs in {', '.join(changed)}); "
