@@ -105,7 +105,7 @@ def counted(model: nn.Module, precision: Precision | None = None) -> CostCounter
         if precision is not None and precision != model.precision:
             raise ValueError(
                 f"the model is already counted at precision {model.precision!r}, not "
-                f"{precision!r}; wrap the bare model instead (counted(counter.model, {precision!r}))"
+                f"{precision!r}; wrap the bare model: counted(counter.model, {precision!r})"
             )
         return model
     return CostCounter(model, precision or "fp32")

@@ -80,10 +80,8 @@ def class_scores(
         if padding:
             zeros = inputs.new_zeros((padding, *inputs.shape[1:]))
             inputs = torch.cat([inputs, zeros.contiguous(memory_format=layout)])
-        if isinstance(model, CostCounter):
-            logits = model(inputs, padding=padding)
-        else:
-            logits = model(inputs)
+        counter = isinstance(model, CostCounter)
+        logits = model(inputs, padding=padding) if counter else model(inputs)
         logits = logits[: stop - start].float()
         if output == "probability":
             logits = logits.softmax(dim=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from toys import RegionModel, TinyNet
 from torch import nn
+from toys import RegionModel, TinyNet
 
 from baselines import GradCAM, ScoreCAM
 from clustercam import ClusterCAM
