@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import nn
+
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -43,25 +49,45 @@ class CostCounter(nn.Module):
 
     A batch of 16 masked images counts 16 forward passes; a backward pass that reaches the logits
     of a batch of B images counts B backward passes (a tensor hook on the output sees it).
+    `padding` rows (added only to keep batch shapes fixed, their scores dropped) are counted
+    apart in `padding_images`, never as forward passes.
+
+    `precision` runs the model under autocast (bf16 or fp16); the logits always come back in
+    float32. fp32 (the default) runs the model exactly as it is.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, precision: Precision = "fp32") -> None:
         super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         self.model = model
+        self.precision: Precision = precision
         self.forward_images = 0
         self.backward_images = 0
         self.tail_images = 0
+        self.padding_images = 0
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        n_images = images.shape[0]
-        logits = self.model(images)  # counted once it succeeds: a pass that ran out of memory
-        self.forward_images += n_images  # is retried (clustercam/scoring.py) and counted then
+    def forward(self, images: torch.Tensor, padding: int = 0) -> torch.Tensor:
+        n_images = images.shape[0] - padding
+        with self._autocast(images.device):
+            logits = self.model(images)
+        # Counted once it succeeds: a pass that ran out of memory is retried with fewer images
+        # (clustercam/scoring.py) and counted then.
+        self.forward_images += n_images
+        self.padding_images += padding
+        logits = logits.float()
         if logits.requires_grad:
             logits.register_hook(lambda grad: self._count_backward(n_images))
         return logits
 
     def _count_backward(self, n_images: int) -> None:
         self.backward_images += n_images
+
+    def _autocast(self, device: torch.device) -> AbstractContextManager:
+        """Autocast to the chosen precision on `device`; a clear error where it is unsupported."""
+        if self.precision == "fp32":
+            return nullcontext()
+        return _checked_autocast(device, self.precision)
 
     @contextmanager
     def measure(self) -> Iterator[Cost]:
@@ -82,9 +108,39 @@ class CostCounter(nn.Module):
             cost.tail = self.tail_images - tail0
 
 
-def counted(model: nn.Module) -> CostCounter:
-    """The model itself if it is already counted, else a counter around it."""
-    return model if isinstance(model, CostCounter) else CostCounter(model)
+def counted(model: nn.Module, precision: Precision | None = None) -> CostCounter:
+    """The model itself if it is already counted, else a counter around it.
+
+    `precision=None` keeps an existing counter's precision (fp32 for a new one); asking an existing
+    counter for another precision is an error, since its owner chose one.
+    """
+    if isinstance(model, CostCounter):
+        if precision is not None and precision != model.precision:
+            raise ValueError(
+                f"the model is already counted at precision {model.precision!r}, not "
+                f"{precision!r}; wrap the bare model: counted(counter.model, {precision!r})"
+            )
+        return model
+    return CostCounter(model, precision or "fp32")
+
+
+@contextmanager
+def _checked_autocast(device: torch.device, precision: Precision) -> Iterator[None]:
+    if not torch.amp.is_autocast_available(device.type):
+        raise ValueError(
+            f"precision {precision!r} needs autocast, which torch does not offer on {device.type}; "
+            "use precision='fp32' there (bf16 and fp16 need a cuda or cpu device)"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns, then silently disables; we raise instead
+        with torch.autocast(device.type, dtype=_AUTOCAST_DTYPES[precision]):
+            if not torch.is_autocast_enabled(device.type):
+                raise ValueError(
+                    f"precision {precision!r} is not supported by autocast on {device.type} in "
+                    f"torch {torch.__version__}; use 'fp32' there, or bf16 (cpu, cuda) or fp16 "
+                    "(cuda; cpu on recent torch)"
+                )
+            yield
 
 
 def _synchronize(device: torch.device) -> None:

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from clustercam.ops import blur
-from clustercam.scoring import class_scores
+from clustercam.scoring import class_scores, memory_format
 from metrics.validity import check_batch, check_per_image, invalid_maps
 
 Kind = Literal["deletion", "insertion"]
@@ -217,7 +217,7 @@ class CausalMetric:
         maps, classes = check_batch(images, maps, classes)
         n_images, _, height, width = images.shape
         n_pixels, n_steps = height * width, self.n_steps(height, width)
-        keep = (~invalid_maps(maps)).nonzero()[:, 0]
+        keep = (~invalid_maps(maps)).nonzero()[:, 0]  # the one host sync of a call
         start_images, finish_images = self.start_finish(images)
         if endpoints is not None:
             if tuple(endpoints.shape) != (n_images, 2):
@@ -232,25 +232,63 @@ class CausalMetric:
             1, order, torch.arange(n_pixels, device=order.device).expand_as(order)
         )
         n_inner = n_steps - 1  # points 1..n_steps-1; both ends are known
-
-        def inner_images(start: int, stop: int) -> torch.Tensor:
-            pairs = torch.arange(start, stop, device=images.device)
-            position, t = pairs // n_inner, pairs % n_inner + 1
-            which = keep[position]
-            from_finish = ranks[position] < (t * self.step)[:, None]
-            mask = from_finish.view(-1, 1, height, width)
-            return torch.where(mask, finish_images[which], start_images[which])
-
         inner = class_scores(
             model,
             len(keep) * n_inner,
-            inner_images,
+            _CurveImages(start_images[keep], finish_images[keep], ranks, self.step, model),
             classes[keep].repeat_interleave(n_inner),
             chunk_size,
         )
         curves = torch.full((n_images, n_steps + 1), float("nan"), device=images.device)
         curves[keep] = torch.cat([ends[:, :1], inner.view(len(keep), n_inner), ends[:, 1:]], 1)
         return CausalResult(curves=curves, auc=auc(curves))
+
+
+class _CurveImages:
+    """Builds the inner curve points of the kept images, chunk by chunk, on their device.
+
+    Pair i is image i // n_inner at point t = i % n_inner + 1: its start image with the pixels of
+    rank < t * step taken from its finish image. Which images a chunk spans is plain integer
+    arithmetic, so building a chunk never waits for the device, and each chunk is written into
+    one buffer, allocated once per curve call in the model's memory format.
+    """
+
+    def __init__(
+        self,
+        start: torch.Tensor,
+        finish: torch.Tensor,
+        ranks: torch.Tensor,
+        step: int,
+        model: nn.Module,
+    ) -> None:
+        self.start, self.finish, self.ranks = start, finish, ranks
+        self.n_inner = -(-ranks.shape[1] // step) - 1
+        self.thresholds = step * torch.arange(1, self.n_inner + 1, device=ranks.device)
+        self.layout = memory_format(model)
+        self.buffer: torch.Tensor | None = None
+
+    def __call__(self, start: int, stop: int) -> torch.Tensor:
+        if self.buffer is None:  # the first chunk is the largest
+            self.buffer = torch.empty(
+                (stop - start, *self.start.shape[1:]),
+                dtype=self.start.dtype,
+                device=self.start.device,
+                memory_format=self.layout,
+            )
+        chunk = self.buffer[: stop - start]
+        height, width = self.start.shape[-2:]
+        for image in range(start // self.n_inner, (stop - 1) // self.n_inner + 1):
+            first = max(start, image * self.n_inner)
+            last = min(stop, (image + 1) * self.n_inner)
+            thresholds = self.thresholds[first - image * self.n_inner : last - image * self.n_inner]
+            from_finish = (self.ranks[image] < thresholds[:, None]).view(-1, 1, height, width)
+            torch.where(
+                from_finish,
+                self.finish[image],
+                self.start[image],
+                out=chunk[first - start : last - start],
+            )
+        return chunk
 
 
 def deletion(name: str = "rise", **overrides: object) -> CausalMetric:

@@ -31,7 +31,7 @@ from typing import Literal, get_args
 import torch
 from torch import nn
 
-from clustercam.scoring import class_scores
+from clustercam.scoring import class_scores, memory_format
 from metrics.validity import check_batch, check_per_image, invalid_maps
 
 Mode = Literal["continuous", "top50"]
@@ -121,11 +121,10 @@ def confidence(
     if mode not in MODES:
         raise ValueError(f"unknown confidence mode {mode!r}; valid modes: {', '.join(MODES)}")
     n_images = len(images)
-    keep = (~invalid_maps(maps)).nonzero()[:, 0]
-    if mode == "continuous" and keep.numel():
-        kept = maps[keep]
-        if kept.min() < 0 or kept.max() > 1:
-            raise ValueError("continuous mode needs saliency maps in [0, 1]; normalise them first")
+    keep = (~invalid_maps(maps)).nonzero()[:, 0]  # host syncs happen here, once per call
+    kept_maps = maps[keep]
+    if mode == "continuous" and bool(((kept_maps < 0) | (kept_maps > 1)).any()):
+        raise ValueError("continuous mode needs saliency maps in [0, 1]; normalise them first")
 
     def nan() -> torch.Tensor:
         return torch.full((n_images,), float("nan"), device=images.device)
@@ -143,9 +142,18 @@ def confidence(
             chunk_size,
         )
 
+    kept_images = images[keep]
+    masks = explanation_masks(kept_maps, mode)[:, None].to(images.dtype)
+    layout = memory_format(model)
+    buffer = torch.empty(
+        (max(0, min(chunk_size, len(keep))), *images.shape[1:]),
+        dtype=images.dtype,
+        device=images.device,
+        memory_format=layout,
+    )
+
     def explained_images(start: int, stop: int) -> torch.Tensor:
-        which = keep[start:stop]
-        return images[which] * explanation_masks(maps[which], mode)[:, None].to(images.dtype)
+        return torch.mul(kept_images[start:stop], masks[start:stop], out=buffer[: stop - start])
 
     explained, drop, increase = nan(), nan(), nan()
     explained[keep] = class_scores(model, len(keep), explained_images, classes[keep], chunk_size)

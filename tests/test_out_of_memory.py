@@ -37,8 +37,9 @@ def test_chunk_halves_until_it_fits_and_scores_are_unchanged(caplog) -> None:
     scores = class_scores(small, 11, lambda a, b: images[a:b], classes, 16)
     # Bit for bit what chunks of 2 give; convolutions round differently at other batch sizes.
     torch.testing.assert_close(scores, fitting, rtol=0, atol=0)
-    # 16 and 8 and 4 fail on the first slice, then slices of 2 (halving never skips one).
-    assert batches == [11, 8, 4, 2, 2, 2, 2, 2, 1]
+    # 16 (11 images padded to 16), 8 and 4 fail on the first slice, then slices of 2: halving
+    # never skips an image.
+    assert batches == [16, 8, 4, 2, 2, 2, 2, 2, 1]
     assert scoring.chunk_limits() == {"cpu": 2}
     assert "out of memory on cpu with 4 images per forward pass: going on with 2" in caplog.text
     # The next call starts at the learnt size: no failed attempt.
