@@ -171,9 +171,8 @@ def shard_runs(
     return folders
 
 
-def test_merge_of_run_folders_and_its_refusals(
-    images: Path, unsharded: Path, tmp_path: Path
-) -> None:
+def test_merge_of_run_folders_and_its_refusals(images: Path, tmp_path: Path) -> None:
+    """Shard folders run by hand merge too; shards of two configs, or one shard twice, do not."""
     shards = shard_runs(images, tmp_path, 3, "data.n_images=4")
     whole = tmp_path / "whole"
     run(compose_config(*TINY, "data=imagefolder", f"data.root={images}", RIDE_ALONG,
