@@ -190,3 +190,10 @@ def test_merge_of_run_folders_and_its_refusals(images: Path, tmp_path: Path) -> 
     shutil.copytree(shards[1], copy)
     with pytest.raises(ValueError, match="shard 1 appears in more than one folder"):
         merge_main([*map(str, shards), str(copy), "--out", str(tmp_path / "y")])
+    doubled = tmp_path / "doubled"  # shard 1 also holding the first image of shard 0
+    shutil.copytree(shards[1], doubled)
+    first_image = (shards[0] / "per_image.csv").read_text().splitlines(keepends=True)[1:3]
+    with open(doubled / "per_image.csv", "a") as table:
+        table.writelines(first_image)
+    with pytest.raises(ValueError, match=r"image img\d is in two shards"):
+        merge_main([str(shards[0]), str(doubled), str(shards[2]), "--out", str(tmp_path / "z")])
