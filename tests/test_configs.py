@@ -54,7 +54,8 @@ def test_every_group_has_its_options() -> None:
     assert options("data") == ["imagefolder", "imagenet_val", "samples"]
     assert options("metrics") == ["fast", "groupcam", "rise"]
     assert options("experiment") == sorted(
-        ["cluster_variants", "compare_all", "k_sweep", "rise_protocol", "scorecam_paper"]
+        ["cluster_variants", "compare_all", "imagenet_shards", "k_sweep", "rise_protocol",
+         "scorecam_paper"]
     )
 
 
@@ -218,6 +219,19 @@ def test_k_sweep_is_a_multirun_over_k() -> None:
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     values = cfg.hydra.sweeper.params["method.n_clusters"].split(",")
     assert [int(v) for v in values] == [2, 4, 8, 16, 32, 64, 128]
+
+
+def test_imagenet_shards_sweeps_every_shard_and_method() -> None:
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        cfg = compose(
+            "config", overrides=["experiment=imagenet_shards", "data.shard_count=5"],
+            return_hydra_config=True,
+        )
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert cfg.hydra.sweeper.params["data.shard_index"] == "range(0,5)"
+    methods = cfg.hydra.sweeper.params["method"].split(",")
+    assert methods == ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "center"]
+    assert (cfg.model.name, cfg.data.name, cfg.metrics.preset) == ("vgg16", "imagenet_val", "rise")
 
 
 def test_output_dirs() -> None:

@@ -62,27 +62,6 @@ def assert_same_run(merged: Path, reference: Path) -> None:
     assert_summaries_equal(reference, merged)
 
 
-def test_two_shards_through_submitit_merge_to_the_unsharded_run(
-    images: Path, unsharded: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    sweep = tmp_path / "sweep"
-    done = subprocess.run(
-        sweep_command(images, sweep), env=sweep_env(), capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Submitit 'local' sweep output dir" in done.stdout + done.stderr
-    jobs = [p for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]
-    assert len(jobs) == 2  # one submitit job (a process of its own) per shard
-    (result,) = merge_main([str(sweep), "--report"])
-    assert result.complete and result.folder == sweep / "merged" / result.name
-    assert "data.shard_index" not in result.name
-    assert_same_run(result.folder, unsharded)
-    merged_config = yaml.safe_load((result.folder / "config.yaml").read_text())
-    assert merged_config == yaml.safe_load((unsharded / "config.yaml").read_text())
-    assert "PARTIAL" not in capsys.readouterr().out
-    assert (sweep / "merged" / "report" / "table1_confidence.csv").is_file()
-
-
 def task_pid(job: Path) -> int | None:
     """The running task of a submitit local job: the child of its controller, whose pid is the
     job id Hydra wrote into the job's .hydra/hydra.yaml."""
@@ -109,12 +88,14 @@ def shard_jobs(sweep: Path) -> dict[int, Path]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds job processes in /proc")
-def test_preempted_and_killed_shards_resume_to_the_same_tables(
-    images: Path, unsharded: Path, tmp_path: Path
+def test_shards_through_submitit_merge_to_the_unsharded_run(
+    images: Path, unsharded: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """Shard 0 gets the preemption signal part way (submitit requeues it; it resumes from its
-    records); shard 1 is killed part way (the sweep fails), a merge then is partial, and the same
-    command again finishes it: the merged tables equal the unsharded run's."""
+    """Two shards as real submitit jobs. Shard 0 gets the preemption signal part way (submitit
+    requeues it; it resumes from its records); shard 1 is killed part way (the sweep fails), a
+    merge then is partial, and shard 1 submitted again finishes it: the merged records, curves,
+    summary and config equal the unsharded run's. (One test for all three: each submitit job is
+    a Python process of its own, seconds to start.)"""
     sweep = tmp_path / "sweep"
     command = sweep_command(images, sweep, "+model.delay=0.05")
     process = subprocess.Popen(
@@ -151,10 +132,19 @@ def test_preempted_and_killed_shards_resume_to_the_same_tables(
     resubmit = sweep_command(images, sweep, "+model.delay=0.05", shards="1")
     again = subprocess.run(resubmit, env=sweep_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    (result,) = merge_main([str(sweep)])
+    capsys.readouterr()
+    (result,) = merge_main([str(sweep), "--report"])
     assert result.complete and not partial.folder.exists()
+    assert result.folder == sweep / "merged" / result.name and "shard_index" not in result.name
+    assert "PARTIAL" not in capsys.readouterr().out
     assert "already done" in (jobs[1] / "run.log").read_text()
     assert_same_run(result.folder, unsharded)
+    merged_config = yaml.safe_load((result.folder / "config.yaml").read_text())
+    assert merged_config == {
+        **yaml.safe_load((unsharded / "config.yaml").read_text()),
+        "model": {**merged_config["model"], "delay": 0.05},
+    }
+    assert (sweep / "merged" / "report" / "table1_confidence.csv").is_file()
 
 
 def shard_runs(
