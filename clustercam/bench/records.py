@@ -69,15 +69,26 @@ class RunRecords:
         """Rows of the images that finished; rewrites the files without anything else."""
         rows_path, curves_path = self.run_dir / PER_IMAGE, self.run_dir / CURVES
         lines = _complete_lines(rows_path)
-        if lines and lines[0] != ",".join(COLUMNS):
-            raise ValueError(f"{rows_path} has other columns than {', '.join(COLUMNS)}")
-        rows = list(csv.DictReader(lines[1:], fieldnames=COLUMNS))
+        header = lines[0].split(",") if lines else list(COLUMNS)
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown:
+            raise ValueError(
+                f"{rows_path} has columns this version does not know ({', '.join(unknown)}); "
+                "resume it with the version that started it, or choose a new run dir"
+            )
+        # An older run lacks newer columns (e.g. `tail`): its rows get them empty, and the file is
+        # rewritten with the current header below.
+        rows = [
+            {c: row.get(c) or "" for c in COLUMNS}
+            for row in csv.DictReader(lines[1:], fieldnames=header)
+        ]
         methods_of: dict[str, set[str]] = {}
         for row in rows:
             methods_of.setdefault(row["image_id"], set()).add(row["method"])
         complete = {i for i, found in methods_of.items() if found >= set(self.methods)}
         kept_rows = [row for row in rows if row["image_id"] in complete]
-        if len(kept_rows) < len(rows) or _has_partial(rows_path):
+        old_header = bool(lines) and header != list(COLUMNS)
+        if len(kept_rows) < len(rows) or _has_partial(rows_path) or old_header:
             table = [COLUMNS, *([row[c] for c in COLUMNS] for row in kept_rows)]
             _replace(rows_path, _csv_text(table))
         curves = [json.loads(line) for line in _complete_lines(curves_path)]
@@ -110,9 +121,11 @@ class RunRecords:
         self.done.add(image_id)
 
     def add_setup_cost(self, method: str, cost: Mapping[str, float]) -> None:
-        """The once-per-model cost of a method (e.g. a reference image's scores)."""
-        if self.setup_costs.get(method) != dict(cost):
-            self.setup_costs[method] = dict(cost)
+        """The once-per-model cost of a method (e.g. a reference image's scores, the warm-up's
+        `warmup_seconds`); keys not given keep their recorded values."""
+        merged = {**self.setup_costs.get(method, {}), **cost}
+        if self.setup_costs.get(method) != merged:
+            self.setup_costs[method] = merged
             _replace(self.run_dir / SETUP, json.dumps(self.setup_costs, indent=1))
 
     def write_summary(self) -> pd.DataFrame:
@@ -135,8 +148,12 @@ class RunRecords:
 
 
 def read_per_image(run_dir: Path) -> pd.DataFrame:
-    """per_image.csv with `skipped` as strings ('' when the row was scored), classes as Int64."""
+    """per_image.csv with `skipped` as strings ('' when the row was scored), classes as Int64;
+    a column that an older run did not write (e.g. `tail`) reads as NaN."""
     table = pd.read_csv(Path(run_dir) / PER_IMAGE, dtype=READ_TYPES)
+    for column in COLUMNS:
+        if column not in table:
+            table[column] = np.nan
     table["skipped"] = table["skipped"].fillna("")
     return table
 

@@ -29,6 +29,10 @@ class Device(str, Enum):
     auto = "auto"
 
 
+class PrecisionName(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
 
 
 @dataclass
@@ -40,8 +44,11 @@ class RunConfig:
     metrics: Any = MISSING
     seed: int = 0
     device: Device = Device.auto
-    batch_size: int = 1
-    chunk_size: int = 8
+    batch_size: Any = "auto"  # 'auto' or an int >= 1; checked by clustercam.bench.devices
+    chunk_size: Any = "auto"
+    num_workers: Any = "auto"
+    precision: PrecisionName = PrecisionName.fp32
+    warmup: bool | None = None
     target: Target = Target.predicted
     save_maps: bool = False
 
