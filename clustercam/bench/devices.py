@@ -69,6 +69,13 @@ def resolve_plan(device: str, batch_size: Any, chunk_size: Any, num_workers: Any
     return plan
 
 
+def resolved_chunk_size(chunk_size: Any, device: str) -> int:
+    """`chunk_size` with `auto` replaced by the device's choice; the methods' configs read it
+    through the `resolved_chunk_size` resolver, so a config composed outside a run works too."""
+    auto = AUTO_SIZES["cuda" if resolve_device(device).type == "cuda" else "cpu"][1]
+    return _size("chunk_size", chunk_size, auto, minimum=1)
+
+
 def set_numerics(device: torch.device, precision: Precision) -> None:
     """With fp32 on CUDA, turns TF32 off so that fp32 means fp32 on every device.
 
