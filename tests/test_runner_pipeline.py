@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 from runner_support import TINY, compose_config, make_image_folder
 
 from clustercam.bench.columns import COLUMNS, TIMING_COLUMNS
@@ -75,7 +76,8 @@ def test_warm_up_is_kept_out_of_per_image_seconds(tmp_path: Path) -> None:
     run_dir = folder_run(
         tmp_path,
         "run",
-        "method=gradcam", "method._target_=toys.SlowFirstGradCAM",
+        "method=gradcam",
+        "method._target_=toys.SlowFirstGradCAM",
         f"+method.delay={delay}",
         "warmup=true",
     )
@@ -89,8 +91,12 @@ def test_without_warm_up_the_first_image_pays_it(tmp_path: Path) -> None:
     """The counterpart: the same toy with warmup=false shows the delay in the per-image seconds,
     so the test above could fail."""
     run_dir = folder_run(
-        tmp_path, "run", "method=gradcam", "method._target_=toys.SlowFirstGradCAM",
-        "+method.delay=1.5", "warmup=false",
+        tmp_path,
+        "run",
+        "method=gradcam",
+        "method._target_=toys.SlowFirstGradCAM",
+        "+method.delay=1.5",
+        "warmup=false",
     )
     assert read_per_image(run_dir)["seconds"].max() >= 1.5
     setup = json.loads((run_dir / "setup_cost.json").read_text())
@@ -115,7 +121,9 @@ def test_bf16_runs_on_the_cpu_and_must_match_on_resume(tmp_path: Path) -> None:
     assert (table["skipped"] != "").sum() == 2  # the unreadable image, once per method
     assert "precision: bf16" in (run_dir / "config.yaml").read_text()
     cfg = compose_config(
-        *TINY, "data=imagefolder", f"data.root={tmp_path / 'images'}",
+        *TINY,
+        "data=imagefolder",
+        f"data.root={tmp_path / 'images'}",
         "+method@methods.gradcam=gradcam",
     )
     with pytest.raises(ValueError, match=r"differs in precision"):
@@ -129,6 +137,10 @@ def test_old_run_without_tail_resumes(tmp_path: Path) -> None:
     old = table.drop(columns="tail")
     old.iloc[:-1].to_csv(run_dir / "per_image.csv", index=False)  # and the last image not done
     assert read_per_image(run_dir)["tail"].isna().all()
+    stored = yaml.safe_load((run_dir / "config.yaml").read_text())
+    for key in ("precision", "num_workers", "warmup"):  # keys older runs did not have
+        del stored[key]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
     cfg = compose_config(*TINY, "data=imagefolder", f"data.root={tmp_path / 'images'}")
     run(cfg, run_dir)
     resumed = read_per_image(run_dir)

@@ -144,16 +144,20 @@ def warm_up(batch: LoadedBatch, bench: Bench) -> dict[str, float]:
     if not readable:
         return {}
     images = batch.images[[batch.readable.index(s) for s in readable]].to(bench.zoo.device)
-    classes, original, endpoints = _targets(images, readable, bench)
     seconds = {}
-    for name, method in bench.methods.items():
-        with bench.model.measure() as cost:
-            explanation = method(images, classes)
-            maps = explanation.maps
-            _score(bench.model, images, maps, classes, original, endpoints, bench.metrics)
-        seconds[name] = cost.seconds
-        log.info("warm-up of %s: %.2f s (not in per-image seconds)", name, cost.seconds)
+    # The random state is put back afterwards, so a run's results never depend on its warm-up.
+    cuda = [images.device] if images.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        classes, original, endpoints = _targets(images, readable, bench)
+        for name, method in bench.methods.items():
+            with bench.model.measure() as cost:
+                explanation = method(images, classes)
+                maps = explanation.maps
+                _score(bench.model, images, maps, classes, original, endpoints, bench.metrics)
+            seconds[name] = cost.seconds
+            log.info("warm-up of %s: %.2f s (not in per-image seconds)", name, cost.seconds)
     return seconds
+
 
 def build_samples(data: DictConfig) -> list[Sample]:
     """The data set of `data._target_`, narrowed by the subset keys (see Selection)."""

@@ -31,7 +31,9 @@ from clustercam.bench.columns import COLUMNS, READ_TYPES, SUMMARISED
 
 # Config keys that may change between an interrupted run and its resumption: they change where
 # and how fast the work runs, never its results.
-RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size"})
+RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size", "num_workers", "warmup"})
+# Keys added to the config since older run folders were written, and the value those runs had.
+ADDED_KEYS: dict[str, Any] = {"precision": "fp32"}
 
 PER_IMAGE, CURVES, CONFIG, SETUP = "per_image.csv", "curves.jsonl", "config.yaml", "setup_cost.json"
 SUMMARY_CSV, SUMMARY_MD, MAPS = "summary.csv", "summary.md", "maps"
@@ -253,6 +255,7 @@ def _store_or_check_config(path: Path, config: Mapping[str, Any]) -> None:
         _replace(path, yaml.safe_dump(dict(config), sort_keys=False))
         return
     before, now = _flatten(yaml.safe_load(path.read_text())), _flatten(config)
+    before = {**{k: v for k, v in ADDED_KEYS.items() if k in now}, **before}
     changed = sorted(
         key
         for key in before.keys() | now.keys()
