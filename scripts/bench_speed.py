@@ -37,6 +37,7 @@ from baselines import CenterMap, GradCAM, GradCAMPlusPlus, RandomMap, ScoreCAM
 from clustercam import ClusterCAM
 from clustercam.base import resolve_layer
 from clustercam.bench.data import bundled_samples, load_image
+from clustercam.bench.devices import set_numerics
 from clustercam.bench.zoo import MODELS, ZooModel, load_model
 from clustercam.cost import PRECISIONS, CostCounter, counted
 from clustercam.ops import minmax_normalize, upsample
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     weights = args.weights or ("imagenet" if args.model == "efficientnet_lite0" else "random")
     zoo = load_model(args.model, weights=weights, device=args.device)
+    set_numerics(zoo.device, args.precision)  # as the runner: fp32 on CUDA without TF32
     chunk_size = args.chunk_size or (256 if zoo.device.type == "cuda" else 16)
     command = (
         f"python scripts/bench_speed.py --model {args.model} --weights {weights} "

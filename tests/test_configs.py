@@ -261,7 +261,7 @@ def test_unknown_experiment_is_refused() -> None:
     [
         ("target=best", "Invalid value 'best', expected one of [predicted, label]"),
         ("device=tpu", "Invalid value 'tpu', expected one of [cpu, cuda, auto]"),
-        ("batch_size=many", "Value 'many' of type 'str' could not be converted to Integer"),
+        ("precision=fp8", "Invalid value 'fp8', expected one of [fp32, bf16, fp16]"),
     ],
 )
 def test_bad_top_level_values_are_refused_by_hydra(override: str, message: str) -> None:

@@ -219,7 +219,7 @@ def test_resume_refuses_another_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["batch_size=0"], "batch_size must be an integer >= 1, got 0"),
+        (["batch_size=0"], "batch_size must be 'auto' or an integer >= 1, got 0"),
         (
             ["+method@methods.other=gradcam", "methods.other.name=clustercam"],
             "two different methods are named 'clustercam'",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import nn
+
+from baselines import GradCAM
 
 
 class MeanSigmoidToy(nn.Module):
@@ -156,3 +160,18 @@ def tiny_zoo(
     transform = T.Compose([T.Resize((size, size)), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
     model = TinyNet(delay=delay, max_batch=max_batch).eval().to(device)
     return ZooModel(name, model, target_layer or "features", transform, imagenet_class_names())
+
+
+
+class SlowFirstGradCAM(GradCAM):
+    """Grad-CAM whose first call sleeps `delay` seconds, like a GPU's one-time warm-up."""
+
+    def __init__(self, *args, delay: float = 1.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+
+    def saliency(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.delay:
+            time.sleep(self.delay)
+            self.delay = 0.0
+        return super().saliency(*inputs)

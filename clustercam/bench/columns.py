@@ -76,6 +76,7 @@ FIELDS: tuple[Field, ...] = (
     Field("insertion_auc", "metric", "insertion", "Insertion AUC", 4, "higher", "causal"),
     Field("forward", "metric", "forward", "Forward", 1, "lower", "cost"),
     Field("backward", "metric", "backward", "Backward", 1, "lower", "cost"),
+    Field("tail", "metric", "tail", "Tail", 1, "lower", "cost"),
     Field("seconds", "timing", "seconds", "Seconds", 3, "lower", "cost"),
     Field("metric_forward", "metric", "metric_forward", "Metric forward", 1, "lower", "cost"),
     Field("metric_seconds", "timing", "metric_seconds", "Metric seconds", 3, "lower", "cost"),

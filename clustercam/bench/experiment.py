@@ -26,7 +26,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from clustercam.base import CAMMethod
 from clustercam.bench.columns import BY_NAME, auc_column, confidence_columns
-from clustercam.bench.data import Sample, UnreadableImageError, load_image
+from clustercam.bench.data import Sample
+from clustercam.bench.devices import resolve_plan, set_numerics
+from clustercam.bench.loader import LoadedBatch, image_batches
 from clustercam.bench.records import RunRecords
 from clustercam.bench.schema import RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
@@ -75,14 +77,22 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
     run_dir.mkdir(parents=True, exist_ok=True)
     with _run_log(run_dir), logging_redirect_tqdm():
         cfg = _validated(cfg)
+        plan = resolve_plan(cfg.device, cfg.batch_size, cfg.chunk_size, cfg.num_workers)
+        # The resolved sizes, so that methods' `${chunk_size}` and the stored config hold them.
+        cfg.batch_size, cfg.chunk_size, cfg.num_workers = (
+            plan.batch_size,
+            plan.chunk_size,
+            plan.num_workers,
+        )
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-        target, device = config["target"], _device(config["device"])
+        target, device, precision = config["target"], plan.device, config["precision"]
+        set_numerics(device, precision)
         configs = method_configs(cfg)
-        metrics = build_metrics(cfg.metrics, cfg.chunk_size)
+        metrics = build_metrics(cfg.metrics, plan.chunk_size)
         samples = build_samples(cfg.data)
         torch.manual_seed(cfg.seed)
         zoo = zoo or instantiate(cfg.model, device=device)
-        model = counted(zoo.model)
+        model = counted(zoo.model, precision)
         methods = {
             name: instantiate(c, model=model, target_layer=zoo.target_layer)
             for name, c in configs.items()
@@ -90,19 +100,28 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
         with RunRecords(run_dir, list(methods), config) as records:
             todo = [s for s in samples if s.image_id not in records.done]
             log.info(
-                "%s on %s: %d images (%d already done), methods %s, metrics %s -> %s",
+                "%s on %s: %d images (%d already done), methods %s, metrics %s, %s -> %s",
                 zoo.name,
                 cfg.data.name,
                 len(samples),
                 len(samples) - len(todo),
                 ", ".join(methods),
                 cfg.metrics.preset,
+                precision,
                 run_dir,
             )
             progress = _Progress(list(methods), records.recovered_rows)
             bench = Bench(zoo, model, methods, metrics, target, cfg.save_maps)
+            warmup = cfg.warmup if cfg.warmup is not None else zoo.device.type == "cuda"
+            batches = image_batches(
+                todo, zoo.transform, plan.batch_size, plan.num_workers, zoo.device.type == "cuda"
+            )
             with tqdm(total=len(samples), initial=len(samples) - len(todo), unit="img") as bar:
-                for batch in _batches(todo, cfg.batch_size):
+                for batch in batches:
+                    if warmup:
+                        for name, seconds in warm_up(batch, bench).items():
+                            records.add_setup_cost(name, {"warmup_seconds": seconds})
+                        warmup = False
                     for rows, curves, maps in explain_batch(batch, bench):
                         records.add_image(rows, curves, maps)
                         progress.update(rows)
@@ -115,6 +134,31 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
         brief = summary[["method", "n_images", "n_skipped", *MAIN_MEANS]]
         log.info("summary (%s):\n%s", run_dir / "summary.md", brief.to_string(index=False))
     return summary
+
+
+def warm_up(batch: LoadedBatch, bench: Bench) -> dict[str, float]:
+    """Seconds of each method's first run with its metrics on `batch`, results discarded.
+
+    The first calls on a GPU build cuDNN plans for every padded batch shape and compile kernels;
+    doing them here keeps that one-time cost out of the per-image seconds.
+    """
+    readable = _readable(batch, bench)
+    if not readable:
+        return {}
+    images = batch.images[[batch.readable.index(s) for s in readable]].to(bench.zoo.device)
+    seconds = {}
+    # The random state is put back afterwards, so a run's results never depend on its warm-up.
+    cuda = [images.device] if images.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        classes, original, endpoints = _targets(images, readable, bench)
+        for name, method in bench.methods.items():
+            with bench.model.measure() as cost:
+                explanation = method(images, classes)
+                maps = explanation.maps
+                _score(bench.model, images, maps, classes, original, endpoints, bench.metrics)
+            seconds[name] = cost.seconds
+            log.info("warm-up of %s: %.2f s (not in per-image seconds)", name, cost.seconds)
+    return seconds
 
 
 def build_samples(data: DictConfig) -> list[Sample]:
@@ -152,56 +196,69 @@ def method_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     return configs
 
 
-def explain_batch(batch: Sequence[Sample], bench: Bench) -> Iterator[ImageRecord]:
+def explain_batch(batch: LoadedBatch, bench: Bench) -> Iterator[ImageRecord]:
     """(rows, curves, maps) of each image of the batch, in order; skipped images included."""
-    zoo, methods = bench.zoo, bench.methods
-    loaded, skipped = [], {}
-    for sample in batch:
-        try:
-            loaded.append((sample, zoo.transform(load_image(sample.path))))
-        except UnreadableImageError as error:
-            skipped[sample.image_id] = str(error)
-    if bench.target == "label":
-        for sample, _ in loaded:
-            if not 0 <= sample.label < len(zoo.class_names):
-                skipped[sample.image_id] = (
-                    f"no label to explain (target=label, label {sample.label})"
-                )
-        loaded = [(s, x) for s, x in loaded if s.image_id not in skipped]
+    skipped = dict(batch.unreadable)
+    readable = _readable(batch, bench)
+    for sample in batch.readable:
+        if sample not in readable:
+            skipped[sample.image_id] = f"no label to explain (target=label, label {sample.label})"
     results: dict[str, ImageRecord] = {}
-    if loaded:
-        results = _explain(loaded, bench)
-    for sample in batch:
+    if readable:
+        rows = [batch.readable.index(s) for s in readable]
+        images = batch.images if len(rows) == len(batch.readable) else batch.images[rows]
+        results = _explain(readable, images.to(bench.zoo.device, non_blocking=True), bench)
+    for sample in batch.samples:
         if sample.image_id in results:
             yield results[sample.image_id]
         else:
             base = _base_row(sample)
             rows = [
-                {**base, "method": name, "skipped": skipped[sample.image_id]} for name in methods
+                {**base, "method": name, "skipped": skipped[sample.image_id]}
+                for name in bench.methods
             ]
             yield rows, [], None
 
 
-def _explain(loaded: Sequence[tuple[Sample, torch.Tensor]], bench: Bench) -> dict[str, ImageRecord]:
+def _readable(batch: LoadedBatch, bench: Bench) -> list[Sample]:
+    """The batch's images that can be explained: read, and with a label when target=label."""
+    if bench.target != "label":
+        return list(batch.readable)
+    n_classes = len(bench.zoo.class_names)
+    return [s for s in batch.readable if 0 <= s.label < n_classes]
+
+
+def _targets(
+    images: torch.Tensor, samples: Sequence[Sample], bench: Bench
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Classes to explain, their probabilities p_c(x), and the causal curves' endpoints."""
+    model, metrics = bench.model, bench.metrics
+    with torch.no_grad():
+        probabilities = model(images).float().softmax(dim=1)
+    if bench.target == "label":
+        classes = torch.tensor([s.label for s in samples], device=images.device)
+    else:
+        classes = probabilities.argmax(dim=1)
+    original = probabilities.gather(1, classes[:, None])[:, 0]
+    endpoints = {
+        kind: metric.endpoints(model, images, classes, metrics.chunk_size, original)
+        for kind in CURVE_KINDS
+        if (metric := getattr(metrics, kind)) is not None
+    }
+    return classes, original, endpoints
+
+
+def _explain(
+    samples: Sequence[Sample], images: torch.Tensor, bench: Bench
+) -> dict[str, ImageRecord]:
     """Explains and scores the readable images of a batch with every method."""
     zoo, model, metrics = bench.zoo, bench.model, bench.metrics
-    samples = [s for s, _ in loaded]
-    images = torch.stack([x for _, x in loaded]).to(zoo.device)
     n_images = len(samples)
     with model.measure() as shared:
-        with torch.no_grad():
-            probabilities = model(images).float().softmax(dim=1)
-        if bench.target == "label":
-            classes = torch.tensor([s.label for s in samples], device=images.device)
-        else:
-            classes = probabilities.argmax(dim=1)
-        original = probabilities.gather(1, classes[:, None])[:, 0]
-        endpoints = {
-            kind: metric.endpoints(model, images, classes, metrics.chunk_size, original)
-            for kind in CURVE_KINDS
-            if (metric := getattr(metrics, kind)) is not None
-        }
+        classes, original, endpoints = _targets(images, samples, bench)
     shared_cost = shared.per_image(n_images)
+    # One copy to the host per batch, not one per value.
+    class_list, original_list = classes.tolist(), original.tolist()
     rows = {s.image_id: [] for s in samples}
     curves = {s.image_id: [] for s in samples}
     maps = {s.image_id: {} for s in samples}
@@ -212,16 +269,18 @@ def _explain(loaded: Sequence[tuple[Sample, torch.Tensor]], bench: Bench) -> dic
         )
         metric_cost = metric_cost.per_image(n_images) + shared_cost
         invalid = invalid_maps(explanation.maps).tolist()
+        host_maps = explanation.maps.float().cpu().numpy() if bench.save_maps else None
         for b, sample in enumerate(samples):
             row = {
                 **_base_row(sample),
-                "target": int(classes[b]),
-                "target_name": zoo.class_names[int(classes[b])],
-                "probability": float(original[b]),
+                "target": class_list[b],
+                "target_name": zoo.class_names[class_list[b]],
+                "probability": original_list[b],
                 "method": name,
                 **{column: values[b] for column, values in columns.items()},
                 "forward": explanation.cost.forward,
                 "backward": explanation.cost.backward,
+                "tail": explanation.cost.tail,
                 "seconds": explanation.cost.seconds,
                 "metric_forward": metric_cost.forward,
                 "metric_seconds": metric_cost.seconds,
@@ -233,8 +292,8 @@ def _explain(loaded: Sequence[tuple[Sample, torch.Tensor]], bench: Bench) -> dic
                 curves[sample.image_id].append(
                     {"image_id": sample.image_id, "method": name, **curve}
                 )
-            if bench.save_maps:
-                maps[sample.image_id][name] = explanation.maps[b].float().cpu().numpy()
+            if host_maps is not None:
+                maps[sample.image_id][name] = host_maps[b]
     return {
         s.image_id: (rows[s.image_id], curves[s.image_id], maps[s.image_id] or None)
         for s in samples
@@ -251,20 +310,26 @@ def _score(
     metrics: Metrics,
 ) -> tuple[dict[str, list[float]], dict[str, list[list[float]]], Cost]:
     """Per-image metric columns and curves of one method's maps, and what the metrics spent."""
-    columns: dict[str, list[float]] = {}
-    curves: dict[str, list[list[float]]] = {}
+    values: dict[str, torch.Tensor] = {}
+    curve_values: dict[str, torch.Tensor] = {}
     with model.measure() as cost:
         for mode in metrics.confidence_modes:
             result = confidence(
                 model, images, maps, classes, mode, metrics.chunk_size, original_probs=original
             )
             for quantity, column in confidence_columns(mode).items():
-                columns[column] = getattr(result, quantity).tolist()
+                values[column] = getattr(result, quantity)
         for kind, ends in endpoints.items():
             metric = getattr(metrics, kind)
             result = metric(model, images, maps, classes, ends, metrics.chunk_size)
-            columns[auc_column(kind)] = result.auc.tolist()
-            curves[kind] = result.curves.tolist()
+            values[auc_column(kind)] = result.auc
+            curve_values[kind] = result.curves
+    # One copy to the host for all columns (float64 keeps the values as .tolist() gave them).
+    columns: dict[str, list[float]] = {}
+    if values:
+        table = torch.stack([v.to(torch.float64) for v in values.values()]).cpu().tolist()
+        columns = dict(zip(values, table))
+    curves = {kind: c.cpu().tolist() for kind, c in curve_values.items()}
     return columns, curves, cost
 
 
@@ -272,25 +337,9 @@ def _base_row(sample: Sample) -> dict[str, Any]:
     return {"image_id": sample.image_id, "path": str(sample.path), "label": sample.label}
 
 
-def _batches(samples: Sequence[Sample], size: int) -> Iterator[Sequence[Sample]]:
-    for start in range(0, len(samples), size):
-        yield samples[start : start + size]
-
-
 def _validated(cfg: DictConfig) -> DictConfig:
     """`cfg` typed by the run schema: Hydra did so already, a config built in Python may not."""
-    cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
-    for key in ("batch_size", "chunk_size"):  # a range, which the schema cannot state
-        if cfg[key] < 1:
-            raise ValueError(f"{key} must be an integer >= 1, got {cfg[key]!r}")
-    return cfg
-
-
-def _device(name: str) -> torch.device:
-    """`auto` is cuda when available, else cpu."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    return OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
 
 
 class _Progress:

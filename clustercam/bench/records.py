@@ -31,7 +31,9 @@ from clustercam.bench.columns import COLUMNS, READ_TYPES, SUMMARISED
 
 # Config keys that may change between an interrupted run and its resumption: they change where
 # and how fast the work runs, never its results.
-RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size"})
+RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size", "num_workers", "warmup"})
+# Keys added to the config since older run folders were written, and the value those runs had.
+ADDED_KEYS: dict[str, Any] = {"precision": "fp32"}
 
 PER_IMAGE, CURVES, CONFIG, SETUP = "per_image.csv", "curves.jsonl", "config.yaml", "setup_cost.json"
 SUMMARY_CSV, SUMMARY_MD, MAPS = "summary.csv", "summary.md", "maps"
@@ -71,7 +73,10 @@ class RunRecords:
         rows_path, curves_path = self.run_dir / PER_IMAGE, self.run_dir / CURVES
         rows, kept_rows = _rows(rows_path), finished_rows(self.run_dir, self.methods)
         complete = {row["image_id"] for row in kept_rows}
-        if len(kept_rows) < len(rows) or _has_partial(rows_path):
+        # An older run lacks newer columns (e.g. `tail`): its rows are rewritten with the current
+        # header, those columns empty.
+        old_header = _header(rows_path) not in (None, list(COLUMNS))
+        if len(kept_rows) < len(rows) or _has_partial(rows_path) or old_header:
             write_table(rows_path, kept_rows)
         kept_curves = finished_curves(self.run_dir, complete)
         if len(kept_curves) < len(_complete_lines(curves_path)) or _has_partial(curves_path):
@@ -102,9 +107,11 @@ class RunRecords:
         self.done.add(image_id)
 
     def add_setup_cost(self, method: str, cost: Mapping[str, float]) -> None:
-        """The once-per-model cost of a method (e.g. a reference image's scores)."""
-        if self.setup_costs.get(method) != dict(cost):
-            self.setup_costs[method] = dict(cost)
+        """The once-per-model cost of a method (e.g. a reference image's scores, the warm-up's
+        `warmup_seconds`); keys not given keep their recorded values."""
+        merged = {**self.setup_costs.get(method, {}), **cost}
+        if self.setup_costs.get(method) != merged:
+            self.setup_costs[method] = merged
             _replace(self.run_dir / SETUP, json.dumps(self.setup_costs, indent=1))
 
     def add_chunk_limits(self, limits: Mapping[str, int]) -> None:
@@ -139,8 +146,12 @@ class RunRecords:
 
 
 def read_per_image(run_dir: Path) -> pd.DataFrame:
-    """per_image.csv with `skipped` as strings ('' when the row was scored), classes as Int64."""
+    """per_image.csv with `skipped` as strings ('' when the row was scored), classes as Int64;
+    a column that an older run did not write (e.g. `tail`) reads as NaN."""
     table = pd.read_csv(Path(run_dir) / PER_IMAGE, dtype=READ_TYPES)
+    for column in COLUMNS:
+        if column not in table:
+            table[column] = np.nan
     table["skipped"] = table["skipped"].fillna("")
     return table
 
@@ -169,6 +180,8 @@ def config_differences(
 ) -> list[str]:
     """Dotted keys whose values differ, apart from RESUMABLE_KEYS and the `also_ignored` keys."""
     before, now, ignored = _flatten(first), _flatten(second), set(also_ignored)
+    before = {**{k: v for k, v in ADDED_KEYS.items() if k in now}, **before}
+    now = {**{k: v for k, v in ADDED_KEYS.items() if k in before}, **now}
     return sorted(
         key
         for key in before.keys() | now.keys()
@@ -238,12 +251,24 @@ def _complete_lines(path: Path) -> list[str]:
     return path.read_text().split("\n")[:-1]
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    """The complete rows of a per_image.csv, text cells; checks the header."""
+def _header(path: Path) -> list[str] | None:
     lines = _complete_lines(path)
-    if lines and lines[0] != ",".join(COLUMNS):
-        raise ValueError(f"{path} has other columns than {', '.join(COLUMNS)}")
-    return list(csv.DictReader(lines[1:], fieldnames=COLUMNS))
+    return lines[0].split(",") if lines else None
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a per_image.csv, text cells, with every current column: an older
+    run's rows get the columns added since (e.g. `tail`) empty; unknown columns are an error."""
+    lines = _complete_lines(path)
+    header = lines[0].split(",") if lines else list(COLUMNS)
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        raise ValueError(
+            f"{path} has columns this version does not know ({', '.join(unknown)}); "
+            "resume it with the version that started it, or choose a new run dir"
+        )
+    rows = csv.DictReader(lines[1:], fieldnames=header)
+    return [{c: row.get(c) or "" for c in COLUMNS} for row in rows]
 
 
 def _has_partial(path: Path) -> bool:

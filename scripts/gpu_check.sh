@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The GPU measurement of docs/performance.md as one prepared command (under 6 minutes on one
+# H100/H200): bench_speed on Lite0 (ImageNet weights), ResNet-50 and VGG16 (random weights), then
+# the runner (compare_all, metrics=rise, maps saved) on the 22 bundled photos and its per-image
+# seconds against the forward floor. Everything lands under $1 and is packed into
+# $1/gpu_check.tar.gz (the device tool copies back a few files only).
+#
+#   scripts/gpu_check.sh OUT_DIR                    # on the GPU machine
+#   GPU_CHECK_SMOKE=1 scripts/gpu_check.sh OUT_DIR  # tiny settings on the CPU, to test the script
+#   GPU_CHECK_IMAGES=32 GPU_CHECK_REPEATS=3 ...     # larger bench_speed runs
+#
+# Wheels of the dependencies a bare GPU machine lacks (hydra-core, omegaconf, ...) may be carried
+# in .whl/; they are installed into /tmp/site first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH=$PWD:/tmp/site
+else
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+fi
+out=${1:?usage: scripts/gpu_check.sh OUT_DIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+export HF_HUB_OFFLINE=1 TQDM_MININTERVAL=10
+if [ "${GPU_CHECK_SMOKE:-0}" = 1 ]; then  # runner on 2 photos; limits x GPU_CHECK_SLOWER
+    # bench_speed itself is tested by tests/test_bench_speed.py; here it may be cut short.
+    device=cpu images=1 repeats=1 models=efficientnet_lite0 slower=${GPU_CHECK_SLOWER:-1}
+    export PYTHONPATH=$PYTHONPATH:$PWD/tests  # the runner on the tiny toy model of tests/toys.py
+    runner_args=(data.n_images=2 metrics=fast model._target_=toys.tiny_zoo model.name=tiny
+        metrics.causal.step=64 methods.groupcam.blur_kernel=15
+        methods.groupcam_kmeans.blur_kernel=15 methods.rise.n_masks=40)
+else
+    device=cuda images=${GPU_CHECK_IMAGES:-16} repeats=${GPU_CHECK_REPEATS:-2} slower=1
+    models="efficientnet_lite0 resnet50 vgg16"
+    runner_args=(metrics=rise)
+fi
+# Seconds each step may take on the GPU (together under 6 minutes); the smoke run is `slower`.
+declare -A limit=([efficientnet_lite0]=60 [runner]=120 [resnet50]=90 [vgg16]=70)
+log=$out/gpu_check.log
+step() {  # step NAME SECONDS COMMAND...: runs it with a time limit, its output in the log
+    local name=$1 limit=$2 start=$SECONDS status=0
+    shift 2
+    echo "== $name: $*" | tee -a "$log"
+    timeout "$limit" "$@" >>"$log" 2>&1 || status=$?
+    echo "== $name: exit $status after $((SECONDS - start)) s" | tee -a "$log"
+}
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
+  python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+} >>"$log" 2>&1
+bench() {
+    step "bench_speed $1" $((limit[$1] * slower)) python scripts/bench_speed.py --model "$1" \
+        --device "$device" --images "$images" --repeats "$repeats" --out "$out/bench_$1"
+}
+# Lite0 first (its floor is the runner's), then the runner, then the other models.
+bench efficientnet_lite0
+step runner $((limit[runner] * slower)) python run.py experiment=compare_all "${runner_args[@]}" \
+    device="$device" save_maps=true hydra.run.dir="$out/runner_$device"
+step "runner vs floor" 30 python - "$out" "$device" <<'PY'
+"""Per-image seconds of the runner against the floor of its forward passes (Lite0's floor)."""
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+out, device = Path(sys.argv[1]), sys.argv[2]
+floor_file = out / "bench_efficientnet_lite0" / f"bench_speed_{device}.md"
+found = floor_file.exists() and re.search(r"Floor: ([0-9.]+) ms", floor_file.read_text())
+floor = float(found.group(1)) / 1000 if found else float("nan")  # NaN: bench_speed cut short
+summary = pd.read_csv(out / f"runner_{device}" / "summary.csv")
+seconds = summary["seconds_mean"] + summary["metric_seconds_mean"]
+forward = summary["forward_mean"] + summary["metric_forward_mean"]
+table = pd.DataFrame({
+    "method": summary["method"], "seconds": seconds, "forward": forward,
+    "tail": summary.get("tail_mean", 0.0), "floor_x": seconds / (forward * floor),
+})
+lines = [
+    f"floor {1000 * floor:.4f} ms per image (Lite0, bench_speed); per method: method + metric "
+    "seconds per image, full forward passes (each method row also counts the shared original "
+    "pass and endpoints), tail passes (not in the floor), ratio to the floor",
+    table.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+    f"all methods: {seconds.sum():.4f} s per image, {forward.sum():.0f} forwards, "
+    f"{seconds.sum() / (forward.sum() * floor):.2f}x the floor",
+]
+(out / "runner_vs_floor.txt").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+for model in $models; do
+    [ "$model" = efficientnet_lite0 ] || bench "$model"
+done
+tar -czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"
+mv "$out.tar.gz" "$out/gpu_check.tar.gz"
+echo "packed: $out/gpu_check.tar.gz ($(du -h "$out/gpu_check.tar.gz" | cut -f1))"
