@@ -25,10 +25,10 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from clustercam.base import CAMMethod
-from clustercam.bench.columns import BY_NAME, auc_column, confidence_columns
+from clustercam.bench.columns import auc_column, confidence_columns
 from clustercam.bench.data import Sample, UnreadableImageError, load_image
-from clustercam.bench.records import RunRecords
-from clustercam.bench.schema import RunConfig
+from clustercam.bench.records import SUMMARY_MD, RunRecords, readable_summary
+from clustercam.bench.schema import ConfigError, RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import ZooModel
 from clustercam.cost import Cost, CostCounter, counted
@@ -40,7 +40,6 @@ PROGRESS = {auc_column("insertion"): "ins", auc_column("deletion"): "del", "drop
 # Rows, curves and maps (or None) of one image.
 ImageRecord = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, np.ndarray] | None]
 CURVE_KINDS = ("deletion", "insertion")
-MAIN_MEANS = [f"{BY_NAME[column].summary_name}_mean" for column in PROGRESS]
 
 
 @dataclass
@@ -72,14 +71,15 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _run_log(run_dir), logging_redirect_tqdm():
-        cfg = _validated(cfg)
+    with run_log(run_dir), logging_redirect_tqdm():
+        cfg = typed_config(cfg)
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         target, device = config["target"], _device(config["device"])
         configs = method_configs(cfg)
         metrics = build_metrics(cfg.metrics, cfg.chunk_size)
         samples = build_samples(cfg.data)
         torch.manual_seed(cfg.seed)
+        log.info("device %s (device=%s); output folder %s", device, config["device"], run_dir)
         zoo = zoo or instantiate(cfg.model, device=device)
         model = counted(zoo.model)
         methods = {
@@ -89,20 +89,22 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
         with RunRecords(run_dir, list(methods), config) as records:
             todo = [s for s in samples if s.image_id not in records.done]
             log.info(
-                "%s on %s: %d images (%d already done), methods %s, metrics %s -> %s",
+                "model %s (target layer %s) on %s: %d images (%d already done), methods %s, "
+                "metrics %s",
                 zoo.name,
+                zoo.target_layer,
                 cfg.data.name,
                 len(samples),
                 len(samples) - len(todo),
                 ", ".join(methods),
                 cfg.metrics.preset,
-                run_dir,
             )
-            progress = _Progress(list(methods), records.recovered_rows)
+            progress = _Progress(next(iter(methods)), records.recovered_rows)
             bench = Bench(zoo, model, methods, metrics, target, cfg.save_maps)
             with tqdm(total=len(samples), initial=len(samples) - len(todo), unit="img") as bar:
                 for batch in _batches(todo, cfg.batch_size):
                     for rows, curves, maps in explain_batch(batch, bench):
+                        _warn_skipped(rows)
                         records.add_image(rows, curves, maps)
                         progress.update(rows)
                         bar.set_postfix_str(progress.text(), refresh=False)
@@ -110,8 +112,12 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
                     for name, method in methods.items():
                         records.add_setup_cost(name, vars(method.setup_cost))
             summary = records.write_summary()
-        brief = summary[["method", "n_images", "n_skipped", *MAIN_MEANS]]
-        log.info("summary (%s):\n%s", run_dir / "summary.md", brief.to_string(index=False))
+        log.info("summary (%s):\n%s", run_dir / SUMMARY_MD, readable_summary(summary))
+        log.info(
+            "tables and figures: python scripts/make_report.py %s --out %s",
+            run_dir,
+            run_dir / "report",
+        )
     return summary
 
 
@@ -275,13 +281,24 @@ def _batches(samples: Sequence[Sample], size: int) -> Iterator[Sequence[Sample]]
         yield samples[start : start + size]
 
 
-def _validated(cfg: DictConfig) -> DictConfig:
+def typed_config(cfg: DictConfig) -> DictConfig:
     """`cfg` typed by the run schema: Hydra did so already, a config built in Python may not."""
     cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
     for key in ("batch_size", "chunk_size"):  # a range, which the schema cannot state
         if cfg[key] < 1:
-            raise ValueError(f"{key} must be an integer >= 1, got {cfg[key]!r}")
+            raise ConfigError(f"{key} must be an integer >= 1, got {cfg[key]!r}; e.g. {key}=8")
     return cfg
+
+
+def _warn_skipped(rows: Sequence[Mapping[str, Any]]) -> None:
+    """One warning per image and reason, naming the methods when not all of them skipped it."""
+    methods_of: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("skipped"):
+            methods_of.setdefault(row["skipped"], []).append(row["method"])
+    for reason, methods in methods_of.items():
+        which = "" if len(methods) == len(rows) else f" by {', '.join(methods)}"
+        log.warning("skipped image %s%s: %s", rows[0]["image_id"], which, reason)
 
 
 def _device(name: str) -> torch.device:
@@ -292,40 +309,43 @@ def _device(name: str) -> torch.device:
 
 
 class _Progress:
-    """Running means of the main metrics per method, for the progress bar."""
+    """Running means of the main method's main metrics: a short postfix however many methods."""
 
-    def __init__(self, methods: list[str], rows: Sequence[Mapping[str, Any]]) -> None:
-        self.sums = {(m, c): [0.0, 0] for m in methods for c in PROGRESS}
+    def __init__(self, method: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.method = method
+        self.sums = {column: [0.0, 0] for column in PROGRESS}
         self.update(rows)
 
     def update(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:
+            if row["method"] != self.method:
+                continue
             for column in PROGRESS:
                 value = row.get(column)
                 if value not in (None, "") and not math.isnan(float(value)):
-                    entry = self.sums[row["method"], column]
-                    entry[0] += float(value)
-                    entry[1] += 1
+                    self.sums[column][0] += float(value)
+                    self.sums[column][1] += 1
 
     def text(self) -> str:
-        parts = []
-        for (method, column), (total, count) in self.sums.items():
-            if count:
-                parts.append(f"{method} {PROGRESS[column]} {total / count:.3g}")
-        return ", ".join(parts)
+        parts = [
+            f"{PROGRESS[column]} {total / count:.3g}"
+            for column, (total, count) in self.sums.items()
+            if count
+        ]
+        return f"{self.method} {' '.join(parts)}" if parts else ""
 
 
 @contextmanager
-def _run_log(run_dir: Path) -> Iterator[None]:
-    """run.log in the run dir; Hydra already writes it when it runs us, so add it only when not."""
+def run_log(run_dir: Path) -> Iterator[None]:
+    """run.log in the run dir for the `clustercam` loggers, unless a handler already writes it."""
     path = (run_dir / "run.log").resolve()
-    root = logging.getLogger()
-    if any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+    logger = logging.getLogger("clustercam")
+    handlers = [*logging.getLogger().handlers, *logger.handlers]
+    if any(getattr(h, "baseFilename", None) == str(path) for h in handlers):
         yield
         return
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-    logger = logging.getLogger("clustercam")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
