@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="efficientnet_lite0", help="a model of the zoo")
     parser.add_argument("--images", type=int, default=4, help="bundled photos to score")
-    parser.add_argument("--preset", default="rise", help="deletion/insertion preset: fast, rise, ...")
+    parser.add_argument("--preset", default="rise", help="metrics preset: fast, rise, ...")
     parser.add_argument("--chunk-size", type=int, default=16, help="perturbed images per forward")
     parser.add_argument(
         "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda"

@@ -24,8 +24,8 @@ from metrics import deletion, insertion
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, help="a finished run folder saved with save_maps=true")
-    parser.add_argument("--preset", default="fast", help="deletion/insertion preset: fast, rise, ...")
+    parser.add_argument("run_dir", type=Path, help="a run folder with save_maps=true")
+    parser.add_argument("--preset", default="fast", help="metrics preset: fast, rise, ...")
     parser.add_argument("--chunk-size", type=int, default=8, help="perturbed images per forward")
     parser.add_argument(
         "--out", type=Path, default=Path("results/sanity_inverse.md"), help="the table written"

@@ -55,7 +55,7 @@ def test_timm_offline_fails_fast_with_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     start = time.perf_counter()
-    with pytest.raises(WeightsUnavailableError, match="model.weights=random"):
+    with pytest.raises(WeightsUnavailableError, match=r"model\.weights=random"):
         load_model("timm:resnet18", target_layer="layer4")
     assert time.perf_counter() - start < 20
 

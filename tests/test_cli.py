@@ -1,0 +1,94 @@
+"""`python run.py` for a person: folder names Hydra takes back, bad values refused before anything
+is written (one line, exit code 2, no folder), a refused resume that leaves the folder as it was."""
+
+from __future__ import annotations
+
+import logging
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from runner_support import ROOT, TINY, make_image_folder
+
+from clustercam.bench.schema import run_folder_name
+
+
+def test_run_folder_names_parse_unquoted() -> None:
+    assert run_folder_name("2026-01-01_12-00-00", "") == "2026-01-01_12-00-00"
+    name = run_folder_name(
+        "2026-01-01_12-00-00",
+        "data.classes-[1,n01440764]__method.n_clusters-4__model.name-timm:x/y__+m@methods.g-g",
+    )
+    assert name == (
+        "2026-01-01_12-00-00_data.classes--1-n01440764-__method.n_clusters-4__model.name-timm-x-y"
+        "__+m@methods.g-g"
+    )
+    parsed = OverridesParser.create().parse_override(f"hydra.run.dir=results/runs/{name}")
+    assert parsed.value() == f"results/runs/{name}"
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, folder: Path, *overrides: str) -> int:
+    """`python run.py *overrides` in-process, in `folder`; returns the exit code."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "run.py"), *TINY, *overrides])
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # Hydra configures logging for the run
+    GlobalHydra.instance().clear()
+    try:
+        runpy.run_path(str(ROOT / "run.py"), run_name="__main__")
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        GlobalHydra.instance().clear()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return 0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["method.n_clusters=9"], "n_clusters=9 of method 'clustercam' exceeds the 8 channels"),
+        (["chunk_size=0"], "chunk_size must be an integer >= 1, got 0"),
+        (["batch_size=-1"], "batch_size must be an integer >= 1, got -1"),
+        (["data.n_images=0"], "data.n_images must be >= 1"),
+        (["data=imagefolder", "data.root=missing"], "missing is not a folder"),
+        (["+method.n_cluster=4"], "unknown key method.n_cluster .*did you mean method.n_clusters"),
+        (["device=cuda"], "use device=auto .* or device=cpu"),
+    ],
+)
+def test_bad_values_leave_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    overrides: list[str],
+    message: str,
+) -> None:
+    if overrides == ["device=cuda"] and torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    code = run_main(monkeypatch, tmp_path, *overrides)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: ")
+    assert re.search(message, lines[0]), lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refused_resume_leaves_the_folder_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    images = make_image_folder(tmp_path / "images")
+    common = ["data=imagefolder", f"data.root={images}", "data.n_images=1", "hydra.run.dir=run"]
+    assert run_main(monkeypatch, tmp_path, *common) == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert tmp_path / "run" / ".hydra" / "overrides.yaml" in before
+    assert run_main(monkeypatch, tmp_path, *common, "method.n_clusters=2") == 2
+    assert "another config (differs in method.n_clusters)" in capsys.readouterr().err
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert after == before
