@@ -347,7 +347,8 @@ def test_multirun_sweep_is_gathered(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert done.returncode == 0, done.stderr
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
-    assert jobs == ["0_method.n_clusters-2", "1_method.n_clusters-4"], jobs
+    assert [job.split("_", 1)[0] for job in jobs] == ["0", "1"], jobs
+    assert "__method.n_clusters-2__" in jobs[0] and "__method.n_clusters-4__" in jobs[1], jobs
     table = gather(sweep)
     assert list(table["method.n_clusters"]) == [2, 4]
     assert list(table["method"]) == ["clustercam"] * 2
