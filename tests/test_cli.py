@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from runner_support import ROOT, TINY, make_image_folder
+from runner_support import CONFIGS, ROOT, TINY, compose_config, make_image_folder
 
 from clustercam.bench.schema import run_folder_name
+from clustercam.bench.validate import target_layer_shape
 
 
 def test_run_folder_names_parse_unquoted() -> None:
@@ -92,3 +94,19 @@ def test_refused_resume_leaves_the_folder_byte_identical(
     assert "another config (differs in method.n_clusters)" in capsys.readouterr().err
     after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_layer_shapes_come_from_the_meta_device() -> None:
+    """K is checked against these without loading weights (README: the models' target layers)."""
+    assert target_layer_shape(compose_config("model=vgg16").model) == (
+        "vgg16", "features.29", (512, 14, 14)
+    )  # fmt: skip
+    assert target_layer_shape(compose_config("model=resnet18").model)[2] == (512, 7, 7)
+
+
+def test_help_shows_the_readme_resume_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    resume = re.search(r"^python run\.py \S+ hydra\.run\.dir=\S+$", readme, re.MULTILINE)
+    help_template = yaml.safe_load((CONFIGS / "config.yaml").read_text())["hydra"]["help"]
+    assert resume and resume.group(0) in help_template["template"]
+    assert "$APP_CONFIG_GROUPS" in help_template["template"]

@@ -22,7 +22,7 @@ from toys import tiny_zoo
 
 from clustercam.bench.columns import COLUMNS, TIMING_COLUMNS
 from clustercam.bench.data import load_image
-from clustercam.bench.experiment import run
+from clustercam.bench.experiment import _Progress, run
 from clustercam.bench.gather import gather, main
 from clustercam.bench.records import read_per_image
 
@@ -95,6 +95,12 @@ def test_skipped_image_keeps_its_reason(compare_all: Path) -> None:
     assert len(broken) == len(METHODS)
     assert broken["skipped"].str.contains("cannot read image .*img2_broken.jpg").all()
     assert broken[["probability", "drop_continuous", "insertion_auc", "forward"]].isna().all().all()
+
+
+def test_progress_shows_the_main_method_only(compare_all: Path) -> None:
+    rows = read_per_image(compare_all).to_dict("records")
+    text = _Progress(METHODS[0], rows).text()
+    assert text.startswith("clustercam ins ") and " del " in text and len(text) < 80
 
 
 def test_values_match_the_model(compare_all: Path) -> None:

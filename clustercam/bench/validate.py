@@ -80,10 +80,10 @@ def target_layer_shape(model: DictConfig) -> tuple[str, str, tuple[int, ...] | N
     with torch.device("meta"):
         zoo = instantiate(options, device="meta")
     layer = zoo.model.get_submodule(zoo.target_layer)
-    size = zoo.transform(Image.new("RGB", (256, 256))).shape
     shapes: list[tuple[int, ...]] = []
     hook = layer.register_forward_hook(lambda module, inputs, output: shapes.append(output.shape))
-    try:
+    try:  # a transform built on the meta device may not run (timm's holds meta tensors)
+        size = zoo.transform(Image.new("RGB", (256, 256))).shape
         with torch.no_grad():
             zoo.model(torch.empty(1, *size, device="meta"))
     except (NotImplementedError, RuntimeError):
