@@ -37,7 +37,9 @@ def test_run_folder_names_parse_unquoted() -> None:
 def run_main(monkeypatch: pytest.MonkeyPatch, folder: Path, *overrides: str) -> int:
     """`python run.py *overrides` in-process, in `folder`; returns the exit code."""
     monkeypatch.chdir(folder)
-    monkeypatch.setattr(sys, "argv", [str(ROOT / "run.py"), *TINY, *overrides])
+    flags = [o for o in overrides if o.startswith("-")]  # Hydra's flags come first
+    settings = [o for o in overrides if not o.startswith("-")]
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "run.py"), *flags, *TINY, *settings])
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level  # Hydra configures logging for the run
@@ -63,6 +65,7 @@ def run_main(monkeypatch: pytest.MonkeyPatch, folder: Path, *overrides: str) -> 
         (["data=imagefolder", "data.root=missing"], "missing is not a folder"),
         (["+method.n_cluster=4"], "unknown key method.n_cluster .*did you mean method.n_clusters"),
         (["device=cuda"], "use device=auto .* or device=cpu"),
+        (["-m", "method.n_clusters=50,2"], "n_clusters=50 of method"),  # a sweep stops there
     ],
 )
 def test_bad_values_leave_nothing(

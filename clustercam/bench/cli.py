@@ -113,22 +113,24 @@ def _fail(error: Exception, verbose: Any) -> NoReturn:
 
 
 def _remove_if_new(run_dir: Path, hydra: DictConfig) -> None:
-    """Removes the empty folder Hydra made for a refused config (and a new sweep's folder)."""
-    folders = [run_dir]
-    if hydra.mode == RunMode.MULTIRUN:
-        folders.append(Path(hydra.sweep.dir))
-    for folder in folders:
-        folder = folder.resolve()
-        existed = _EXISTED.get(folder, folder)
-        if folder == existed or not folder.is_dir():
-            continue
-        left = {p.name for p in folder.iterdir()}
-        if left <= {"multirun.yaml"}:  # Hydra's record of the sweep, nothing of ours
-            for name in left:
-                (folder / name).unlink()
-            while folder != existed and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-                folder = folder.parent
+    """Removes the empty folders Hydra made for a refused config (a new sweep's folder too)."""
+    run_dir = run_dir.resolve()
+    if hydra.mode != RunMode.MULTIRUN:
+        _remove_empty(run_dir, _EXISTED.get(run_dir, run_dir))
+        return
+    _remove_empty(run_dir, run_dir.parent)  # a job folder without files is Hydra's own
+    sweep = Path(hydra.sweep.dir).resolve()
+    existed = _EXISTED.get(sweep, sweep)
+    if sweep != existed and {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}:
+        (sweep / "multirun.yaml").unlink(missing_ok=True)  # Hydra's record, nothing of ours
+        _remove_empty(sweep, existed)
+
+
+def _remove_empty(folder: Path, existed: Path) -> None:
+    """Removes `folder` and its parents while empty, up to `existed` (which stays)."""
+    while folder != existed and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 def _write_hydra_files(run_dir: Path, cfg: DictConfig, hydra: DictConfig) -> None:
