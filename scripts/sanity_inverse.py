@@ -24,10 +24,12 @@ from metrics import deletion, insertion
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--preset", default="fast")
-    parser.add_argument("--chunk-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=Path("results/sanity_inverse.md"))
+    parser.add_argument("run_dir", type=Path, help="a run folder with save_maps=true")
+    parser.add_argument("--preset", default="fast", help="metrics preset: fast, rise, ...")
+    parser.add_argument("--chunk-size", type=int, default=8, help="perturbed images per forward")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/sanity_inverse.md"), help="the table written"
+    )
     args = parser.parse_args()
 
     config = yaml.safe_load((args.run_dir / "config.yaml").read_text())

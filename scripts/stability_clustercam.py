@@ -122,14 +122,19 @@ class Runner:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
+        help="Cluster-CAM variants to measure (default: all)",
+    )  # fmt: skip
+    parser.add_argument("--seeds", type=int, default=5, help="k-means seeds per photo")
     parser.add_argument("--noise", type=float, default=1.0, help="sigma in grey levels of 255")
-    parser.add_argument("--noise-draws", type=int, default=1)
-    parser.add_argument("--images", type=int, default=22)
+    parser.add_argument("--noise-draws", type=int, default=1, help="noisy copies per photo")
+    parser.add_argument("--images", type=int, default=22, help="bundled photos to use")
     parser.add_argument("--auc", action="store_true", help="insertion-AUC spread (more passes)")
-    parser.add_argument("--chunk-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=Path("results/stability_clustercam"))
+    parser.add_argument("--chunk-size", type=int, default=8, help="masked images per forward")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/stability_clustercam"), help="output folder"
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
 

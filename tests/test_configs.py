@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -237,10 +239,15 @@ def test_imagenet_shards_sweeps_every_shard_and_method() -> None:
 def test_output_dirs() -> None:
     with initialize_config_dir(str(CONFIGS), version_base="1.3"):
         cfg = compose("config", overrides=["seed=3"], return_hydra_config=True)
-    assert cfg.hydra.run.dir.startswith("results/runs/")
+    # The job's overrides name its folder, in characters Hydra takes back unquoted.
+    assert re.fullmatch(r"results/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_seed-3", cfg.hydra.run.dir)
     assert cfg.hydra.sweep.dir.startswith("results/multiruns/")
-    assert cfg.hydra.sweep.subdir == "seed=3"  # the job's overrides name its folder
+    cfg.hydra.job.num = 5  # set by Hydra for each job of a sweep
+    assert cfg.hydra.sweep.subdir == "5_seed-3"
     assert cfg.hydra.job.name == "run"
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        plain = compose("config", return_hydra_config=True)
+    assert re.fullmatch(r"results/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", plain.hydra.run.dir)
 
 
 @pytest.mark.parametrize("override", ["method=nope", "model=nope", "data=nope", "metrics=nope"])

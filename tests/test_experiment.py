@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from toys import tiny_zoo
 
 from clustercam.bench.columns import COLUMNS, TIMING_COLUMNS
 from clustercam.bench.data import load_image
-from clustercam.bench.experiment import run
+from clustercam.bench.experiment import _Progress, run
 from clustercam.bench.gather import gather, main
 from clustercam.bench.records import read_per_image
 
@@ -96,6 +97,12 @@ def test_skipped_image_keeps_its_reason(compare_all: Path) -> None:
     assert broken[["probability", "drop_continuous", "insertion_auc", "forward"]].isna().all().all()
 
 
+def test_progress_shows_the_main_method_only(compare_all: Path) -> None:
+    rows = read_per_image(compare_all).to_dict("records")
+    text = _Progress(METHODS[0], rows).text()
+    assert text.startswith("clustercam ins ") and " del " in text and len(text) < 80
+
+
 def test_values_match_the_model(compare_all: Path) -> None:
     zoo = tiny_zoo()
     table = read_per_image(compare_all)
@@ -147,7 +154,13 @@ def test_summary_is_mean_and_t_interval(compare_all: Path) -> None:
         assert entry["average_drop_top50_ci95"] == pytest.approx(half)
     md = (compare_all / "summary.md").read_text().splitlines()
     header = [cell.strip() for cell in md[0].strip("|").split("|")]
-    assert header[:3] == ["method", "n_images", "n_skipped"] and len(md) == 2 + len(METHODS)
+    assert header[:5] == ["method", "N", "skipped", "Deletion AUC ↓", "Insertion AUC ↑"]
+    assert "AD top-50% (%) ↓" in header and "Seconds ↓" in header and len(header) == 12
+    rows = [line for line in md[2:] if line.startswith("|")]
+    assert [row.split("|")[1].strip() for row in rows] == METHODS
+    first = summary.iloc[0]
+    deletion = f"{first['deletion_auc_mean']:.4f} ± {first['deletion_auc_ci95']:.4f}"
+    assert rows[0].split("|")[4].strip() == deletion
 
 
 def test_label_target_and_disabled_metrics(tmp_path: Path) -> None:
@@ -259,8 +272,20 @@ def runner_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": tests, "HF_HUB_OFFLINE": "1"}
 
 
-def test_killed_run_resumes_to_the_same_tables(tmp_path: Path) -> None:
-    """SIGKILL part way through a real run, then the same command: same tables as one go."""
+def readme_resume_command() -> list[str]:
+    """The single-run resume command of README.md (Interrupting and resuming), as words."""
+    readme = (ROOT / "README.md").read_text()
+    line = re.search(r"^python run\.py \S+ hydra\.run\.dir=\S+$", readme, re.MULTILINE)
+    assert line, "README.md shows no resume command"
+    return shlex.split(line.group(0))
+
+
+def test_readme_resume_command_resumes_a_stopped_run(tmp_path: Path) -> None:
+    """The README's resume command, as printed, goes on with a run stopped by SIGTERM part way:
+    same tables as one go. Run in a fresh folder, so its relative run folder lands there."""
+    words = readme_resume_command()
+    run_dir = tmp_path / words[-1].split("=", 1)[1]
+    overrides = [w for w in words[2:] if not w.startswith("hydra.")]
     images = make_image_folder(tmp_path / "images")
     common = [
         "data=imagefolder",
@@ -268,37 +293,38 @@ def test_killed_run_resumes_to_the_same_tables(tmp_path: Path) -> None:
         "+model.delay=0.02",
         "+method@methods.gradcam=gradcam",
     ]
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    run(compose_config(*TINY, *common), reference)
-    process = subprocess.Popen(
-        runner(*common, f"hydra.run.dir={killed}"),
-        env=runner_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    table = killed / "per_image.csv"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        if table.exists() and table.read_text().count("\n") >= 1 + 2 * 2:  # 2 images done
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    assert process.wait(timeout=60) == -signal.SIGKILL, "the run ended before it was killed"
-    assert not (killed / "summary.csv").exists()
+    reference = tmp_path / "reference"
+    run(compose_config(*TINY, *common, *overrides), reference)
+    command = [sys.executable, str(ROOT / "run.py"), *words[2:], *TINY, *common]
+    log = tmp_path / "first.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            command, env=runner_env(), cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT
+        )
+        table = run_dir / "per_image.csv"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            if table.exists() and table.read_text().count("\n") >= 1 + 2 * 2:  # 2 images done
+                process.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.01)
+        assert process.wait(timeout=60) == 143, log.read_text()
+    printed = [line for line in log.read_text().splitlines() if "hydra.run.dir=" in line]
+    assert len(printed) == 2 and "interrupted" in printed[1], printed  # at start, on SIGTERM
+    assert all(words[-1] in line for line in printed)
+    assert not (run_dir / "summary.csv").exists()
     resumed = subprocess.run(
-        runner(*common, f"hydra.run.dir={killed}"),
-        env=runner_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
+        command, env=runner_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert "already done" in (killed / "run.log").read_text()
-    assert drop_timing((killed / "per_image.csv").read_text()) == drop_timing(
+    run_log = (run_dir / "run.log").read_text()
+    assert "already done" in run_log
+    assert "skipped image img2_broken: cannot read image" in run_log
+    assert drop_timing((run_dir / "per_image.csv").read_text()) == drop_timing(
         (reference / "per_image.csv").read_text()
     )
-    assert_summaries_equal(reference, killed)
-    assert (killed / "curves.jsonl").read_text() == (reference / "curves.jsonl").read_text()
+    assert_summaries_equal(reference, run_dir)
+    assert (run_dir / "curves.jsonl").read_text() == (reference / "curves.jsonl").read_text()
 
 
 def assert_summaries_equal(a: Path, b: Path) -> None:
@@ -327,7 +353,8 @@ def test_multirun_sweep_is_gathered(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert done.returncode == 0, done.stderr
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
-    assert any("method.n_clusters=2" in job for job in jobs), jobs
+    assert [job.split("_", 1)[0] for job in jobs] == ["0", "1"], jobs
+    assert "__method.n_clusters-2__" in jobs[0] and "__method.n_clusters-4__" in jobs[1], jobs
     table = gather(sweep)
     assert list(table["method.n_clusters"]) == [2, 4]
     assert list(table["method"]) == ["clustercam"] * 2

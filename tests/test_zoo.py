@@ -48,14 +48,14 @@ def test_missing_weights_offline_say_where_to_put_them(tmp_path, monkeypatch):
         load_model("vgg16")
     message = str(error.value)
     assert str(tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth") in message
-    assert "weights=random" in message
+    assert "model.weights=random" in message
 
 
 def test_timm_offline_fails_fast_with_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     start = time.perf_counter()
-    with pytest.raises(WeightsUnavailableError, match="weights=random"):
+    with pytest.raises(WeightsUnavailableError, match=r"model\.weights=random"):
         load_model("timm:resnet18", target_layer="layer4")
     assert time.perf_counter() - start < 20
 

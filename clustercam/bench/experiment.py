@@ -25,11 +25,11 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from clustercam.base import CAMMethod
-from clustercam.bench.columns import BY_NAME, auc_column, confidence_columns
+from clustercam.bench.columns import auc_column, confidence_columns
 from clustercam.bench.data import Sample
 from clustercam.bench.devices import resolve_plan, set_numerics
 from clustercam.bench.loader import LoadedBatch, image_batches
-from clustercam.bench.records import RunRecords
+from clustercam.bench.records import SUMMARY_MD, RunRecords, readable_summary
 from clustercam.bench.schema import RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import ZooModel
@@ -43,7 +43,6 @@ PROGRESS = {auc_column("insertion"): "ins", auc_column("deletion"): "del", "drop
 # Rows, curves and maps (or None) of one image.
 ImageRecord = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, np.ndarray] | None]
 CURVE_KINDS = ("deletion", "insertion")
-MAIN_MEANS = [f"{BY_NAME[column].summary_name}_mean" for column in PROGRESS]
 
 
 @dataclass
@@ -75,8 +74,8 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _run_log(run_dir), logging_redirect_tqdm():
-        cfg = _validated(cfg)
+    with run_log(run_dir), logging_redirect_tqdm():
+        cfg = typed_config(cfg)
         plan = resolve_plan(cfg.device, cfg.batch_size, cfg.chunk_size, cfg.num_workers)
         # The resolved sizes, so that methods' `${chunk_size}` and the stored config hold them.
         cfg.batch_size, cfg.chunk_size, cfg.num_workers = (
@@ -91,6 +90,7 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
         metrics = build_metrics(cfg.metrics, plan.chunk_size)
         samples = build_samples(cfg.data)
         torch.manual_seed(cfg.seed)
+        log.info("device %s (device=%s); output folder %s", device, config["device"], run_dir)
         zoo = zoo or instantiate(cfg.model, device=device)
         model = counted(zoo.model, precision)
         methods = {
@@ -100,17 +100,18 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
         with RunRecords(run_dir, list(methods), config) as records:
             todo = [s for s in samples if s.image_id not in records.done]
             log.info(
-                "%s on %s: %d images (%d already done), methods %s, metrics %s, %s -> %s",
+                "model %s (target layer %s) on %s: %d images (%d already done), methods %s, "
+                "metrics %s, precision %s",
                 zoo.name,
+                zoo.target_layer,
                 cfg.data.name,
                 len(samples),
                 len(samples) - len(todo),
                 ", ".join(methods),
                 cfg.metrics.preset,
                 precision,
-                run_dir,
             )
-            progress = _Progress(list(methods), records.recovered_rows)
+            progress = _Progress(next(iter(methods)), records.recovered_rows)
             bench = Bench(zoo, model, methods, metrics, target, cfg.save_maps)
             warmup = cfg.warmup if cfg.warmup is not None else zoo.device.type == "cuda"
             batches = image_batches(
@@ -123,6 +124,7 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
                             records.add_setup_cost(name, {"warmup_seconds": seconds})
                         warmup = False
                     for rows, curves, maps in explain_batch(batch, bench):
+                        _warn_skipped(rows)
                         records.add_image(rows, curves, maps)
                         progress.update(rows)
                         bar.set_postfix_str(progress.text(), refresh=False)
@@ -131,8 +133,12 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
                         records.add_setup_cost(name, vars(method.setup_cost))
                     records.add_chunk_limits(chunk_limits())
             summary = records.write_summary()
-        brief = summary[["method", "n_images", "n_skipped", *MAIN_MEANS]]
-        log.info("summary (%s):\n%s", run_dir / "summary.md", brief.to_string(index=False))
+        log.info("summary (%s):\n%s", run_dir / SUMMARY_MD, readable_summary(summary))
+        log.info(
+            "tables and figures: python scripts/make_report.py %s --out %s",
+            run_dir,
+            run_dir / "report",
+        )
     return summary
 
 
@@ -337,46 +343,61 @@ def _base_row(sample: Sample) -> dict[str, Any]:
     return {"image_id": sample.image_id, "path": str(sample.path), "label": sample.label}
 
 
-def _validated(cfg: DictConfig) -> DictConfig:
-    """`cfg` typed by the run schema: Hydra did so already, a config built in Python may not."""
+def typed_config(cfg: DictConfig) -> DictConfig:
+    """`cfg` typed by the run schema: Hydra did so already, a config built in Python may not.
+    Ranges, which the schema cannot state, are checked where sizes are resolved (devices.py)."""
     return OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
 
 
-class _Progress:
-    """Running means of the main metrics per method, for the progress bar."""
+def _warn_skipped(rows: Sequence[Mapping[str, Any]]) -> None:
+    """One warning per image and reason, naming the methods when not all of them skipped it."""
+    methods_of: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("skipped"):
+            methods_of.setdefault(row["skipped"], []).append(row["method"])
+    for reason, methods in methods_of.items():
+        which = "" if len(methods) == len(rows) else f" by {', '.join(methods)}"
+        log.warning("skipped image %s%s: %s", rows[0]["image_id"], which, reason)
 
-    def __init__(self, methods: list[str], rows: Sequence[Mapping[str, Any]]) -> None:
-        self.sums = {(m, c): [0.0, 0] for m in methods for c in PROGRESS}
+
+class _Progress:
+    """Running means of the main method's main metrics: a short postfix however many methods."""
+
+    def __init__(self, method: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.method = method
+        self.sums = {column: [0.0, 0] for column in PROGRESS}
         self.update(rows)
 
     def update(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:
+            if row["method"] != self.method:
+                continue
             for column in PROGRESS:
                 value = row.get(column)
                 if value not in (None, "") and not math.isnan(float(value)):
-                    entry = self.sums[row["method"], column]
-                    entry[0] += float(value)
-                    entry[1] += 1
+                    self.sums[column][0] += float(value)
+                    self.sums[column][1] += 1
 
     def text(self) -> str:
-        parts = []
-        for (method, column), (total, count) in self.sums.items():
-            if count:
-                parts.append(f"{method} {PROGRESS[column]} {total / count:.3g}")
-        return ", ".join(parts)
+        parts = [
+            f"{PROGRESS[column]} {total / count:.3g}"
+            for column, (total, count) in self.sums.items()
+            if count
+        ]
+        return f"{self.method} {' '.join(parts)}" if parts else ""
 
 
 @contextmanager
-def _run_log(run_dir: Path) -> Iterator[None]:
-    """run.log in the run dir; Hydra already writes it when it runs us, so add it only when not."""
+def run_log(run_dir: Path) -> Iterator[None]:
+    """run.log in the run dir for the `clustercam` loggers, unless a handler already writes it."""
     path = (run_dir / "run.log").resolve()
-    root = logging.getLogger()
-    if any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+    logger = logging.getLogger("clustercam")
+    handlers = [*logging.getLogger().handlers, *logger.handlers]
+    if any(getattr(h, "baseFilename", None) == str(path) for h in handlers):
         yield
         return
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-    logger = logging.getLogger("clustercam")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

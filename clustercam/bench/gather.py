@@ -47,8 +47,16 @@ def gather(multirun_dir: Path) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m clustercam.bench.gather", description=__doc__)
-    parser.add_argument("multirun_dir", type=Path)
+    parser = argparse.ArgumentParser(
+        prog="python -m clustercam.bench.gather",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "multirun_dir",
+        type=Path,
+        help="a sweep's folder (hydra.sweep.dir), e.g. results/multiruns/2026-01-01_12-00-00",
+    )
     args = parser.parse_args(argv)
     table = gather(args.multirun_dir)
     table.to_csv(args.multirun_dir / "gathered.csv", index=False)

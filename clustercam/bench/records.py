@@ -27,7 +27,8 @@ import pandas as pd
 import yaml
 
 from clustercam.bench import stats
-from clustercam.bench.columns import COLUMNS, READ_TYPES, SUMMARISED
+from clustercam.bench.columns import COLUMNS, READ_TYPES, SUMMARISED, Field, table_fields
+from clustercam.bench.schema import ConfigError
 
 # Config keys that may change between an interrupted run and its resumption: they change where
 # and how fast the work runs, never its results.
@@ -36,8 +37,15 @@ RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size", "num_workers",
 ADDED_KEYS: dict[str, Any] = {"precision": "fp32"}
 
 PER_IMAGE, CURVES, CONFIG, SETUP = "per_image.csv", "curves.jsonl", "config.yaml", "setup_cost.json"
-SUMMARY_CSV, SUMMARY_MD, MAPS = "summary.csv", "summary.md", "maps"
+SUMMARY_CSV, SUMMARY_MD, MAPS, LOCK = "summary.csv", "summary.md", "maps", ".lock"
 RUNTIME = "runtime.json"
+# summary.md's columns: the curves, AD/IC, and the method's own cost (not the metrics').
+BRIEF_FIELDS: tuple[Field, ...] = (
+    *table_fields("causal"),
+    *table_fields("confidence"),
+    *(f for f in table_fields("cost") if not f.name.startswith("metric_")),
+)
+MARKS = {"lower": "↓", "higher": "↑"}
 
 
 class RunRecords:
@@ -51,7 +59,7 @@ class RunRecords:
         self.run_dir = Path(run_dir)
         self.methods = list(methods)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(self.run_dir / ".lock")
+        self._lock = _lock(self.run_dir / LOCK)
         _store_or_check_config(self.run_dir / CONFIG, config)
         self.recovered_rows = self._recover()
         self.done = {row["image_id"] for row in self.recovered_rows}
@@ -130,7 +138,7 @@ class RunRecords:
         """summary.csv and summary.md from per_image.csv; returns the summary."""
         summary = summarize(read_per_image(self.run_dir), self.methods, self.setup_costs)
         summary.to_csv(self.run_dir / SUMMARY_CSV, index=False)
-        (self.run_dir / SUMMARY_MD).write_text(markdown_table(summary))
+        (self.run_dir / SUMMARY_MD).write_text(readable_summary(summary))
         return summary
 
     def close(self) -> None:
@@ -231,6 +239,39 @@ def markdown_table(table: pd.DataFrame) -> str:
     return cells.to_markdown(index=False, floatfmt=".4g", missingval="") + "\n"
 
 
+def readable_summary(summary: pd.DataFrame) -> str:
+    """summary.md: the main means ± 95% half-widths per method, marked lower/higher is better.
+
+    Columns without any value (a metric switched off) are left out; summary.csv keeps them all.
+    """
+    table = pd.DataFrame({
+        "method": summary["method"], "N": summary["n_images"], "skipped": summary["n_skipped"]
+    })
+    for field in BRIEF_FIELDS:
+        mean, half = summary[f"{field.summary_name}_mean"], summary[f"{field.summary_name}_ci95"]
+        if mean.isna().all():
+            continue
+        with_interval = field.table != "cost"
+        table[f"{field.label} {MARKS[field.better]}"] = [
+            _plus_minus(m, h if with_interval else math.nan, field.decimals)
+            for m, h in zip(mean, half)
+        ]
+    note = (
+        "\nMean ± half-width of the 95% t-interval over the images a method scored (N minus "
+        "skipped); ↓ lower is better, ↑ higher is better; cost is the method's own, per image. "
+        "All means and intervals: summary.csv.\n"
+    )
+    return table.to_markdown(index=False, disable_numparse=True) + "\n" + note
+
+
+def _plus_minus(mean: float, half: float, decimals: int) -> str:
+    if math.isnan(mean):
+        return ""
+    if math.isnan(half):
+        return f"{mean:.{decimals}f}"
+    return f"{mean:.{decimals}f} ± {half:.{decimals}f}"
+
+
 def _cell(value: Any) -> str:
     """CSV text of one value: '' for missing or NaN, shortest round-trip text for floats."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -283,16 +324,28 @@ def _replace(path: Path, content: str | bytes) -> None:
     os.replace(temporary, path)
 
 
-def _lock(path: Path) -> io.TextIOWrapper:
-    """An exclusive lock on the run directory for this process's lifetime (freed even by kill)."""
-    handle = open(path, "w")  # noqa: SIM115
+def check_unlocked(run_dir: Path) -> None:
+    """Refuses a run folder another process is writing to, without writing anything."""
+    path = Path(run_dir) / LOCK
+    if path.exists():
+        with open(path) as handle:
+            _lock_or_refuse(handle, path.parent)
+
+
+def _lock_or_refuse(handle: io.TextIOWrapper, run_dir: Path) -> None:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise RuntimeError(
-            f"another run is writing to {path.parent}; use another run dir"
+        raise ConfigError(
+            f"another run is writing to {run_dir}; wait for it, or choose another run dir"
         ) from None
+
+
+def _lock(path: Path) -> io.TextIOWrapper:
+    """An exclusive lock on the run directory for this process's lifetime (freed even by kill)."""
+    handle = open(path, "w")  # noqa: SIM115
+    _lock_or_refuse(handle, path.parent)
     return handle
 
 
@@ -310,9 +363,17 @@ def _store_or_check_config(path: Path, config: Mapping[str, Any]) -> None:
     if not path.exists():
         _replace(path, yaml.safe_dump(dict(config), sort_keys=False))
         return
+    check_resumable(path.parent, config)
+
+
+def check_resumable(run_dir: Path, config: Mapping[str, Any]) -> None:
+    """Refuses a run folder that holds another experiment's config (RESUMABLE_KEYS aside)."""
+    path = Path(run_dir) / CONFIG
+    if not path.exists():
+        return
     changed = config_differences(yaml.safe_load(path.read_text()), config)
     if changed:
-        raise ValueError(
+        raise ConfigError(
             f"{path.parent} holds a run with another config (differs in {', '.join(changed)}); "
             "resume with the same command, or choose a new run dir"
         )

@@ -3,13 +3,15 @@ value on the command line and names the valid ones, before anything runs.
 
 Registered in Hydra's ConfigStore as `run_schema` on import; `clustercam.bench.experiment`
 imports it. Importing it also registers the `metrics_preset` resolver, through which
-configs/shared/metrics.yaml reads the presets' numbers from their one table, metrics.PRESETS, and
-the `resolved_chunk_size` resolver, through which the methods' configs read `chunk_size: auto` as
-the device's chunk size (clustercam/bench/devices.py).
+configs/shared/metrics.yaml reads the presets' numbers from their one table, metrics.PRESETS; the
+`resolved_chunk_size` resolver, through which the methods' configs read `chunk_size: auto` as the
+device's chunk size (clustercam/bench/devices.py); and the `run_folder` resolver that names run
+folders (configs/config.yaml).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -19,6 +21,13 @@ from omegaconf import MISSING, OmegaConf
 
 from clustercam.bench.devices import resolved_chunk_size
 from metrics import preset
+
+
+class ConfigError(ValueError):
+    """A config value that cannot run; its message says what is wrong and what to do.
+
+    `python run.py` prints it as one line (no traceback) and exits with code 2.
+    """
 
 
 class Target(str, Enum):
@@ -59,6 +68,22 @@ class RunConfig:
 ConfigStore.instance().store(name="run_schema", node=RunConfig)
 # ${resolved_chunk_size:${chunk_size},${device}} -> 16 on the CPU for `auto`
 OmegaConf.register_new_resolver("resolved_chunk_size", resolved_chunk_size, replace=True)
+# Characters Hydra's override grammar takes unquoted in `hydra.run.dir=...` (and no shell quoting).
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+@-]+")
+
+
+def run_folder_name(prefix: object, overrides: str) -> str:
+    """`prefix` and the job's overrides as a folder name that a resume command can give back as is.
+
+    Characters Hydra or a shell would need quoted (`=`, `,`, brackets, quotes, `:`, `/`, spaces)
+    become `-`; no trailing `_` when there are no overrides.
+    """
+    safe = _UNSAFE.sub("-", str(overrides)).strip("-")
+    return "_".join(part for part in (str(prefix), safe) if part)
+
+
+# ${run_folder:${now:%Y-%m-%d_%H-%M-%S},${hydra.job.override_dirname}} in configs/config.yaml
+OmegaConf.register_new_resolver("run_folder", run_folder_name, replace=True)
 # ${metrics_preset:rise,step} -> 224
 OmegaConf.register_new_resolver(
     "metrics_preset", lambda name, key: getattr(preset(name), key), replace=True

@@ -166,7 +166,7 @@ def _torchvision(name: str, weights: Weights) -> tuple[nn.Module, str, Transform
         raise WeightsUnavailableError(
             f"could not load the ImageNet weights of {name}: {checkpoint} is missing and the "
             f"download from {entry.weights.url} failed ({error}). Put that file at {checkpoint} "
-            "(or set TORCH_HOME), or run with weights=random for plumbing and timing."
+            "(or set TORCH_HOME), or run with model.weights=random for plumbing and timing."
         ) from error
     return model, entry.target_layer, entry.weights.transforms()
 
@@ -181,7 +181,7 @@ def _timm(name: str, weights: Weights) -> tuple[nn.Module, None, Transform]:
     except Exception as error:
         raise WeightsUnavailableError(
             f"could not load the pretrained weights of timm model {name!r} ({error}). They come "
-            "from the Hugging Face hub: go online once to cache them, or use weights=random."
+            "from the Hugging Face hub: go online once to cache them, or use model.weights=random."
         ) from error
     config = timm.data.resolve_data_config({}, model=model)
     return model, None, timm.data.create_transform(**config)

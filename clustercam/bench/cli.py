@@ -1,0 +1,154 @@
+"""What `python run.py` does around the experiment loop, for a person at a terminal.
+
+The config is checked before anything is written (Hydra only creates the run folder: a folder it
+created for a refused config is removed again; configs/config.yaml turns off its .hydra/ copies and
+its log file, written here once the config passed). The exact resume command is printed at start
+and on Ctrl-C or SIGTERM. A ConfigError is printed as one line and exits with code 2;
+`hydra.verbose=true` or HYDRA_FULL_ERROR=1 keeps the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from clustercam.bench.experiment import run, run_log
+from clustercam.bench.schema import ConfigError
+from clustercam.bench.validate import check
+from clustercam.bench.zoo import WeightsUnavailableError
+
+log = logging.getLogger(__name__)
+
+CONFIG_ERROR_EXIT = 2
+HYDRA_FILES = ".hydra"
+# Run or sweep folder -> its deepest ancestor that existed before Hydra made it (the callback
+# notes them): what a refused config leaves is removed up to there.
+_EXISTED: dict[Path, Path] = {}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that the run stops the way Ctrl-C stops it."""
+
+
+class RunDirCallback(Callback):
+    """Notes whether the run (or sweep) folder existed before Hydra creates it."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _note(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _note(config.hydra.sweep.dir)
+
+
+def _note(folder: str) -> None:
+    path = Path(folder).resolve()
+    _EXISTED[path] = next(p for p in (path, *path.parents) if p.exists())
+
+
+def main(cfg: DictConfig) -> None:
+    """Checks `cfg`, then runs (or resumes) it in Hydra's output folder."""
+    hydra = HydraConfig.get()
+    run_dir = Path(hydra.runtime.output_dir)
+    command = resume_command(hydra, run_dir)
+    try:
+        found = check(cfg, run_dir)
+    except ConfigError as error:
+        _remove_if_new(run_dir, hydra)
+        _fail(error, hydra.verbose)
+    _write_hydra_files(run_dir, cfg, hydra)
+    with run_log(run_dir), _sigterm_as_interrupt():
+        log.info("resume with: %s", command)
+        shape = "x".join(map(str, found["shape"] or ())) or "shape unknown"
+        log.info(
+            "%s, target layer %s (%s), %d images",
+            found["model"], found["layer"], shape, found["images"],
+        )  # fmt: skip
+        try:
+            run(cfg, run_dir)
+        except KeyboardInterrupt as interrupt:
+            log.warning("interrupted; nothing finished is lost. Resume with: %s", command)
+            sys.exit(143 if isinstance(interrupt, Terminated) else 130)
+        except (ConfigError, WeightsUnavailableError) as error:
+            _fail(error, hydra.verbose)
+
+
+def resume_command(hydra: DictConfig, run_dir: Path) -> str:
+    """This process's command line with the run's folder (a sweep's folder for a multirun)."""
+    if hydra.mode == RunMode.MULTIRUN:
+        key, folder = "hydra.sweep.dir", Path(hydra.sweep.dir)
+    else:
+        key, folder = "hydra.run.dir", run_dir
+    kept = [a for a in sys.argv[1:] if not a.lstrip("+").startswith(f"{key}=")]
+    words = ["python", sys.argv[0], *kept, f"{key}={_shown(folder)}"]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _shown(folder: Path) -> str:
+    """The folder relative to the working directory when inside it, else absolute."""
+    folder = folder.resolve()
+    try:
+        return str(folder.relative_to(Path.cwd()))
+    except ValueError:
+        return str(folder)
+
+
+def _fail(error: Exception, verbose: Any) -> NoReturn:
+    """One line on stderr and exit code 2; the traceback only when asked for."""
+    if verbose or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+    sys.exit(CONFIG_ERROR_EXIT)
+
+
+def _remove_if_new(run_dir: Path, hydra: DictConfig) -> None:
+    """Removes the empty folders Hydra made for a refused config (a new sweep's folder too)."""
+    run_dir = run_dir.resolve()
+    if hydra.mode != RunMode.MULTIRUN:
+        _remove_empty(run_dir, _EXISTED.get(run_dir, run_dir))
+        return
+    _remove_empty(run_dir, run_dir.parent)  # a job folder without files is Hydra's own
+    sweep = Path(hydra.sweep.dir).resolve()
+    existed = _EXISTED.get(sweep, sweep)
+    if sweep != existed and {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}:
+        (sweep / "multirun.yaml").unlink(missing_ok=True)  # Hydra's record, nothing of ours
+        _remove_empty(sweep, existed)
+
+
+def _remove_empty(folder: Path, existed: Path) -> None:
+    """Removes `folder` and its parents while empty, up to `existed` (which stays)."""
+    while folder != existed and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def _write_hydra_files(run_dir: Path, cfg: DictConfig, hydra: DictConfig) -> None:
+    """.hydra/config.yaml, hydra.yaml and overrides.yaml, as Hydra writes them, once checked."""
+    folder = run_dir / HYDRA_FILES
+    folder.mkdir(exist_ok=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    (folder / "hydra.yaml").write_text(OmegaConf.to_yaml({"hydra": hydra}))
+    (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(hydra.overrides.task))
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

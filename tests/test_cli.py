@@ -1,0 +1,115 @@
+"""`python run.py` for a person: folder names Hydra takes back, bad values refused before anything
+is written (one line, exit code 2, no folder), a refused resume that leaves the folder as it was."""
+
+from __future__ import annotations
+
+import logging
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from runner_support import CONFIGS, ROOT, TINY, compose_config, make_image_folder
+
+from clustercam.bench.schema import run_folder_name
+from clustercam.bench.validate import target_layer_shape
+
+
+def test_run_folder_names_parse_unquoted() -> None:
+    assert run_folder_name("2026-01-01_12-00-00", "") == "2026-01-01_12-00-00"
+    name = run_folder_name(
+        "2026-01-01_12-00-00",
+        "data.classes-[1,n01440764]__method.n_clusters-4__model.name-timm:x/y__+m@methods.g-g",
+    )
+    assert name == (
+        "2026-01-01_12-00-00_data.classes--1-n01440764-__method.n_clusters-4__model.name-timm-x-y"
+        "__+m@methods.g-g"
+    )
+    parsed = OverridesParser.create().parse_override(f"hydra.run.dir=results/runs/{name}")
+    assert parsed.value() == f"results/runs/{name}"
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, folder: Path, *overrides: str) -> int:
+    """`python run.py *overrides` in-process, in `folder`; returns the exit code."""
+    monkeypatch.chdir(folder)
+    flags = [o for o in overrides if o.startswith("-")]  # Hydra's flags come first
+    settings = [o for o in overrides if not o.startswith("-")]
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "run.py"), *flags, *TINY, *settings])
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # Hydra configures logging for the run
+    GlobalHydra.instance().clear()
+    try:
+        runpy.run_path(str(ROOT / "run.py"), run_name="__main__")
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        GlobalHydra.instance().clear()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return 0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["method.n_clusters=9"], "n_clusters=9 of method 'clustercam' exceeds the 8 channels"),
+        (["chunk_size=0"], "chunk_size must be an integer >= 1, got 0"),
+        (["batch_size=-1"], "batch_size must be an integer >= 1, got -1"),
+        (["data.n_images=0"], "data.n_images must be >= 1"),
+        (["data=imagefolder", "data.root=missing"], "missing is not a folder"),
+        (["+method.n_cluster=4"], "unknown key method.n_cluster .*did you mean method.n_clusters"),
+        (["device=cuda"], "use device=auto .* or device=cpu"),
+        (["-m", "method.n_clusters=50,2"], "n_clusters=50 of method"),  # a sweep stops there
+    ],
+)
+def test_bad_values_leave_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    overrides: list[str],
+    message: str,
+) -> None:
+    if overrides == ["device=cuda"] and torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    code = run_main(monkeypatch, tmp_path, *overrides)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: ")
+    assert re.search(message, lines[0]), lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refused_resume_leaves_the_folder_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    images = make_image_folder(tmp_path / "images")
+    common = ["data=imagefolder", f"data.root={images}", "data.n_images=1", "hydra.run.dir=run"]
+    assert run_main(monkeypatch, tmp_path, *common) == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert tmp_path / "run" / ".hydra" / "overrides.yaml" in before
+    assert run_main(monkeypatch, tmp_path, *common, "method.n_clusters=2") == 2
+    assert "another config (differs in method.n_clusters)" in capsys.readouterr().err
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_layer_shapes_come_from_the_meta_device() -> None:
+    """K is checked against these without loading weights (README: the models' target layers)."""
+    assert target_layer_shape(compose_config("model=vgg16").model) == (
+        "vgg16", "features.29", (512, 14, 14)
+    )  # fmt: skip
+    assert target_layer_shape(compose_config("model=resnet18").model)[2] == (512, 7, 7)
+
+
+def test_help_shows_the_readme_resume_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    resume = re.search(r"^python run\.py \S+ hydra\.run\.dir=\S+$", readme, re.MULTILINE)
+    help_template = yaml.safe_load((CONFIGS / "config.yaml").read_text())["hydra"]["help"]
+    assert resume and resume.group(0) in help_template["template"]
+    assert "$APP_CONFIG_GROUPS" in help_template["template"]
