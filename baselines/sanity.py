@@ -10,7 +10,6 @@ from torch import nn
 
 from clustercam.base import CAMMethod
 
-
 _GOLDEN = 0x9E3779B1  # an odd constant: seeds 0, 1, 2, ... give distinct generator seeds
 
 

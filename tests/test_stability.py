@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats as scipy_stats
+from toys import LinearGapModel, RegionModel
 
 from baselines import GradCAM
 from baselines.sanity import RandomMap
 from clustercam import ClusterCAM
 from clustercam.bench import stability
-from toys import LinearGapModel, RegionModel
 
 
 def region_images(n: int, size: int = 16) -> torch.Tensor:

@@ -35,7 +35,7 @@ MakeMethod = Callable[[nn.Module, int], Callable[..., object]]
 def _ranks(values: torch.Tensor) -> torch.Tensor:
     """Average ranks (ties share their mean rank), as Spearman's rho needs."""
     flat = values.flatten().double()
-    unique, inverse, counts = torch.unique(flat, return_inverse=True, return_counts=True)
+    _, inverse, counts = torch.unique(flat, return_inverse=True, return_counts=True)
     ends = counts.cumsum(0).double()
     return (ends - (counts.double() - 1) / 2)[inverse]
 
