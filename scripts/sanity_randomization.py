@@ -43,7 +43,7 @@ def makers(layer: str, chunk: int) -> dict[str, randomization.MakeMethod]:
 
 def figure(rows: pd.DataFrame, path: Path) -> None:
     """Median Spearman and SSIM with the original maps against the blocks randomised so far."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    _, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     blocks = rows.drop_duplicates("step").sort_values("step")["block"].tolist()
     for method, group in rows.groupby("method", sort=False):
         medians = group.groupby("step")[["spearman", "ssim"]].median()
