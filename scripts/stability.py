@@ -22,6 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from baselines import (
     RISE,
@@ -117,22 +118,6 @@ def main() -> None:
     every = makers(zoo.target_layer, args.chunk_size)
     chosen = args.methods or list(every)
     summaries, per_run = [], []
-    for name in chosen:
-        metrics = auc_metrics(args.chunk_size) if name in args.auc_for else {}
-        rows = stability.measure(every[name], zoo.model, images, classes, ids,
-                                 seeds=args.seeds, metrics=metrics)  # fmt: skip
-        rows.insert(0, "method", name)
-        per_run.append(rows)
-        summary = stability.summarize(rows, list(metrics))
-        summary.insert(0, "seeded", stability.has_seed(every[name], zoo.model))
-        summary.insert(0, "method", name)
-        summaries.append(summary)
-        print(summary.to_string(index=False), flush=True)
-    table = pd.concat(summaries, ignore_index=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "table6_stability.csv", index=False)
-    pd.concat(per_run).to_csv(args.out / "table6_stability_per_image.csv", index=False)
-    figure(table, args.out / "fig6_stability.png")
     header = (
         f"**Table 6: stability of the maps.** EfficientNet-Lite0, the first {len(ids)} bundled "
         f"photos, top-1 class. seeds: seeds 1..{args.seeds - 1} against seed 0 (a method "
@@ -143,9 +128,24 @@ def main() -> None:
         f"and max over images (Cluster-CAM candidates only, for CPU time). RISE with only "
         f"{RISE_MASKS} masks (its default is 4000). CPU, 2 shared cores. Command: {command}\n\n"
     )
-    markdown = table.to_markdown(index=False, floatfmt=".3f")
-    (args.out / "table6_stability.md").write_text(header + markdown + "\n")
-
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in tqdm(chosen, desc="stability", unit="method"):
+        metrics = auc_metrics(args.chunk_size) if name in args.auc_for else {}
+        rows = stability.measure(every[name], zoo.model, images, classes, ids,
+                                 seeds=args.seeds, metrics=metrics)  # fmt: skip
+        rows.insert(0, "method", name)
+        per_run.append(rows)
+        summary = stability.summarize(rows, list(metrics))
+        summary.insert(0, "seeded", stability.has_seed(every[name], zoo.model))
+        summary.insert(0, "method", name)
+        summaries.append(summary)
+        # Written after every method, so an interrupted run keeps what it measured.
+        table = pd.concat(summaries, ignore_index=True)
+        table.to_csv(args.out / "table6_stability.csv", index=False)
+        pd.concat(per_run).to_csv(args.out / "table6_stability_per_image.csv", index=False)
+        markdown = table.to_markdown(index=False, floatfmt=".3f")
+        (args.out / "table6_stability.md").write_text(header + markdown + "\n")
+    figure(table, args.out / "fig6_stability.png")
 
 if __name__ == "__main__":
     main()

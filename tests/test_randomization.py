@@ -66,3 +66,17 @@ def test_model_blind_map_fails_and_grad_cam_changes(model) -> None:
     assert verdicts.loc["center", "spearman_all_blocks"] == 1.0
     assert verdicts.loc["center", "verdict"].startswith("FAIL")
     assert verdicts.loc["gradcam", "spearman_all_blocks"] < 1.0
+
+
+def test_each_step_is_explained_in_its_own_state(model) -> None:
+    seen = []
+
+    def recording(net):
+        seen.append((net.head.weight.detach().clone(), net.features[0].weight.detach().clone()))
+        return GradCAM(net, "features")
+
+    images = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    randomization.sanity_check({"gradcam": recording}, model, images, ["a", "b"])
+    (head0, conv0), (head1, conv1), (head2, conv2) = seen  # original, step 1, step 2
+    assert not torch.equal(head1, head0) and torch.equal(conv1, conv0)
+    assert torch.equal(head2, head1) and not torch.equal(conv2, conv0)

@@ -103,8 +103,10 @@ def sanity_check(
     originals = {name: make(model)(images, targets=classes).maps.float().cpu()
                  for name, make in makers.items()}  # fmt: skip
     rows = []
-    steps = list(cascade(model, blocks, seed))
-    for step, (block, randomized) in enumerate(tqdm(steps, desc="cascade", unit="block"), 1):
+    blocks = cascade_blocks(model) if blocks is None else blocks
+    # The cascade mutates one copy: each step's maps must be made before the next step.
+    steps = tqdm(cascade(model, blocks, seed), total=len(blocks), desc="cascade", unit="block")
+    for step, (block, randomized) in enumerate(steps, 1):
         for name, make in makers.items():
             maps = make(randomized)(images, targets=classes).maps.float().cpu()
             for b, image_id in enumerate(image_ids):
