@@ -10,6 +10,8 @@ from torch import nn
 
 from clustercam.base import CAMMethod
 
+_GOLDEN = 0x9E3779B1  # an odd constant: seeds 0, 1, 2, ... give distinct generator seeds
+
 
 class RandomMap(CAMMethod):
     """I.i.d. uniform noise at input resolution, seeded by `seed` and the image's own bytes, so a
@@ -23,7 +25,9 @@ class RandomMap(CAMMethod):
         maps = []
         for image in images:
             fingerprint = zlib.crc32(image.detach().cpu().float().numpy().tobytes())
-            generator = torch.Generator().manual_seed(self.seed * 2**32 + fingerprint)
+            # torch's CPU generator keeps only the low 32 bits of a seed, so the seed is mixed in
+            # there (seed 0 leaves the fingerprint as it is).
+            generator = torch.Generator().manual_seed((fingerprint + self.seed * _GOLDEN) % 2**32)
             maps.append(torch.rand(image.shape[-2:], generator=generator))
         return torch.stack(maps).to(images.device)
 

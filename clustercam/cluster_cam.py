@@ -29,7 +29,8 @@ from clustercam.scoring import class_scores
 
 Features = Literal["normalized", "raw"]
 Score = Literal["masked", "blur_gain"]
-Cognition = Literal["centered", "baseline", "extremes"]
+Cognition = Literal["centered", "baseline", "extremes", "weighted"]
+COGNITIONS: tuple[str, ...] = ("centered", "baseline", "extremes", "weighted")
 Precision = Literal["float32", "float64"]
 PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
@@ -51,7 +52,9 @@ class ClusterCAM(CAMMethod):
         score: `masked`, s_k = p_c(x * m_k); `blur_gain`, p_c(x m_k + blur(x)(1 - m_k)) -
             p_c(blur(x)), one more forward per image.
         cognition: `centered`, d_k = s_k - mean(s); `baseline`, d_k = s_k - p_c(blank image), the
-            blank image scored once per model (setup cost); `extremes`, best cluster minus worst.
+            blank image scored once per model (setup cost); `extremes`, best cluster minus worst;
+            `weighted`, d_k = s_k (each cluster weighted by its own score, no scissors: the map
+            moves continuously with the scores and is never all zero).
         lam: weight of the cognition-scissors.
         seed: random state of the clustering.
         n_init: k-means restarts (run batched); the one with the least inertia is kept.
@@ -98,7 +101,7 @@ class ClusterCAM(CAMMethod):
             )
         _check_choice("features", features, ("normalized", "raw"))
         _check_choice("score", score, ("masked", "blur_gain"))
-        _check_choice("cognition", cognition, ("centered", "baseline", "extremes"))
+        _check_choice("cognition", cognition, COGNITIONS)
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         self.n_clusters = n_clusters
@@ -190,6 +193,8 @@ class ClusterCAM(CAMMethod):
         else:
             if self.cognition == "centered":
                 reference = scores.mean()
+            elif self.cognition == "weighted":
+                reference = scores.new_zeros(())
             else:
                 reference = self.blank_probabilities[target]
             gain = scores - reference

@@ -240,7 +240,7 @@ def test_resume_refuses_another_config(tmp_path: Path) -> None:
         (["metrics.confidence.modes=[top10]"], "unknown confidence mode 'top10'"),
         (
             ["model._target_=clustercam.bench.zoo.load_model", "model.name=nope"],
-            "unknown model 'nope'; choose one of efficientnet_lite0, vgg16",
+            "unknown model 'nope'; choose one of efficientnet_lite0, efficientnet_lite1",
         ),
         (["data.root=/nonexistent"], "/nonexistent is not a folder; expected"),
     ],

