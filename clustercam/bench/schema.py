@@ -79,7 +79,7 @@ def run_folder_name(prefix: object, overrides: str) -> str:
     become `-`; no trailing `_` when there are no overrides.
     """
     safe = _UNSAFE.sub("-", str(overrides)).strip("-")
-    return "_".join(part for part in (str(prefix), safe) if part)
+    return "_".join(part for part in (str(prefix), safe) if part) or "job"
 
 
 # ${run_folder:${now:%Y-%m-%d_%H-%M-%S},${hydra.job.override_dirname}} in configs/config.yaml
