@@ -39,7 +39,11 @@ else
     runner_args=(metrics=rise)
 fi
 # Seconds each step may take on the GPU (together under 6 minutes); the smoke run is `slower`.
-declare -A limit=([efficientnet_lite0]=60 [runner]=120 [resnet50]=60 [vgg16]=50 [runner_bf16]=80)
+declare -A limit=([efficientnet_lite0]=60 [runner]=${GPU_CHECK_RUNNER_LIMIT:-150} [resnet50]=60 [vgg16]=50
+    [runner_bf16]=80)
+# GPU_CHECK_RUNNER_ARGS: more overrides for every runner step (e.g. a smaller methods.sscam.n_samples)
+read -r -a extra <<<"${GPU_CHECK_RUNNER_ARGS:-}"
+runner_args+=("${extra[@]}")
 log=$out/gpu_check.log
 step() {  # step NAME SECONDS COMMAND...: runs it with a time limit, its output in the log
     local name=$1 limit=$2 start=$SECONDS status=0
