@@ -16,6 +16,12 @@
 # weights, ...) may be carried in .whl*/ folders; they are installed into /tmp/site first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v python >/dev/null; then  # images with python3 only (a symlink would lose its venv)
+    mkdir -p /tmp/gpu_check_bin
+    printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" >/tmp/gpu_check_bin/python
+    chmod +x /tmp/gpu_check_bin/python
+    export PATH=/tmp/gpu_check_bin:$PATH
+fi
 if compgen -G ".whl*/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl*/*.whl && export PYTHONPATH=$PWD:/tmp/site
