@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod
+from clustercam.base import CAMMethod, check_choice, check_count
 from clustercam.clustering import cluster_channels
 from clustercam.ops import blur, is_constant, minmax_normalize, upsample
 from clustercam.scoring import class_scores
@@ -43,10 +43,8 @@ class GroupCAM(CAMMethod):
         chunk_size: int = 64,
     ) -> None:
         super().__init__(model, target_layer, chunk_size)
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"groups (G) must be an integer >= 1, got {groups!r}")
-        if grouping not in ("consecutive", "kmeans"):
-            raise ValueError(f"unknown grouping {grouping!r}; choose consecutive or kmeans")
+        check_count("groups (G)", groups)
+        check_choice("grouping", grouping, ("consecutive", "kmeans"))
         if not 0 <= denoise_percentile < 100:
             raise ValueError(f"denoise_percentile must be in [0, 100), got {denoise_percentile}")
         self.groups = groups

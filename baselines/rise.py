@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from clustercam.base import CAMMethod
+from clustercam.base import CAMMethod, check_count
 from clustercam.scoring import class_scores
 
 
@@ -36,10 +36,8 @@ class RISE(CAMMethod):
         chunk_size: int = 64,
     ) -> None:
         super().__init__(model, target_layer, chunk_size)
-        if n_masks < 1:
-            raise ValueError(f"n_masks (N) must be >= 1, got {n_masks}")
-        if cells < 1:
-            raise ValueError(f"cells (s) must be >= 1, got {cells}")
+        check_count("n_masks (N)", n_masks)
+        check_count("cells (s)", cells)
         if not 0 < keep_probability <= 1:
             raise ValueError(f"keep_probability (p) must be in (0, 1], got {keep_probability}")
         self.n_masks = n_masks

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from baselines.scorecam import ScoreCAM, Variant
+from clustercam.base import check_choice, check_count
 from clustercam.ops import minmax_normalize, upsample
 from clustercam.scoring import Output, class_scores
 
@@ -39,14 +40,12 @@ class SSCAM(ScoreCAM):
         chunk_size: int = 64,
     ) -> None:
         super().__init__(model, target_layer, variant, chunk_size)
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        check_count("n_samples", n_samples)
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if sigma < 0:
             raise ValueError(f"sigma must be >= 0, got {sigma}")
-        if noise_on not in ("mask", "input"):
-            raise ValueError(f"unknown noise_on {noise_on!r}; choose mask or input")
+        check_choice("noise_on", noise_on, ("mask", "input"))
         self.n_samples, self.sigma, self.noise_on, self.seed = n_samples, sigma, noise_on, seed
 
     def score_masks(self, images, maps, classes, output: Output = "probability"):

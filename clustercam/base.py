@@ -44,6 +44,18 @@ def capture_output(layer: nn.Module) -> Iterator[_Captured]:
         handle.remove()
 
 
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Every method's options refuse an unknown value the same way, naming the valid ones."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+def check_count(name: str, value: object) -> None:
+    """Counts (K, G, N, samples) must be integers >= 1; a bool is not a count."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
 def resolve_layer(model: nn.Module, target_layer: str | nn.Module) -> nn.Module:
     if isinstance(target_layer, nn.Module):
         return target_layer

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod
+from clustercam.base import CAMMethod, check_choice, check_count
 from clustercam.clustering import (
     ALGORITHMS,
     INITS,
@@ -33,11 +33,6 @@ Cognition = Literal["centered", "baseline", "extremes", "weighted"]
 COGNITIONS: tuple[str, ...] = ("centered", "baseline", "extremes", "weighted")
 Precision = Literal["float32", "float64"]
 PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
 
 
 class ClusterCAM(CAMMethod):
@@ -89,19 +84,18 @@ class ClusterCAM(CAMMethod):
         chunk_size: int = 64,
     ) -> None:
         super().__init__(model, target_layer, chunk_size)
-        if isinstance(n_clusters, bool) or not isinstance(n_clusters, int) or n_clusters < 1:
-            raise ValueError(f"n_clusters (K) must be an integer >= 1, got {n_clusters!r}")
-        _check_choice("clustering", clustering, ALGORITHMS)
-        _check_choice("init", init, INITS)
-        _check_choice("select", select, SELECTS)
-        _check_choice("cluster_precision", cluster_precision, tuple(PRECISIONS))
+        check_count("n_clusters (K)", n_clusters)
+        check_choice("clustering", clustering, ALGORITHMS)
+        check_choice("init", init, INITS)
+        check_choice("select", select, SELECTS)
+        check_choice("cluster_precision", cluster_precision, tuple(PRECISIONS))
         if n_init < 1 or max_iter < 1 or tol < 0:
             raise ValueError(
                 f"n_init and max_iter must be >= 1 and tol >= 0, got {n_init}, {max_iter}, {tol}"
             )
-        _check_choice("features", features, ("normalized", "raw"))
-        _check_choice("score", score, ("masked", "blur_gain"))
-        _check_choice("cognition", cognition, COGNITIONS)
+        check_choice("features", features, ("normalized", "raw"))
+        check_choice("score", score, ("masked", "blur_gain"))
+        check_choice("cognition", cognition, COGNITIONS)
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         self.n_clusters = n_clusters

@@ -168,7 +168,7 @@ def test_bad_options_get_a_clear_message():
         SSCAM(model, "features", n_samples=0)
     with pytest.raises(ValueError, match="sigma"):
         SSCAM(model, "features", sigma=-1)
-    with pytest.raises(ValueError, match="choose mask or input"):
+    with pytest.raises(ValueError, match="choose one of mask, input"):
         SSCAM(model, "features", noise_on="weights")
 
 

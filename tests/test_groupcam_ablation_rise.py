@@ -156,7 +156,7 @@ def test_groupcam_counts():
 
 def test_groupcam_rejects_bad_options():
     model = RegionModel(copies=1, dead=0)
-    with pytest.raises(ValueError, match="consecutive or kmeans"):
+    with pytest.raises(ValueError, match="choose one of consecutive, kmeans"):
         GroupCAM(model, "features", grouping="spectral")
     with pytest.raises(ValueError, match="groups"):
         GroupCAM(model, "features", groups=0)
