@@ -2,8 +2,11 @@
 
 The paper's equations are not available; every uncertain choice is an argument here:
 channels are clustered by where they fire, each cluster's mean map masks the image once, and the
-clusters that help the class more than average (cognition-base) minus those that help less
-(cognition-scissors) give the map. Default cost: 1 + K forward passes, no backward pass.
+clusters that help the class (cognition-base) minus those that hurt it (cognition-scissors) give
+the map. The defaults (deterministic farthest-point k-means, scores against the blank image) are
+the ones the declared rule of docs/cluster-cam.md chose; configs/method/clustercam.yaml repeats
+them (a test keeps the two equal). Default cost: 1 + K forward passes, no backward pass, and one
+blank image per model.
 """
 
 from __future__ import annotations
@@ -70,11 +73,11 @@ class ClusterCAM(CAMMethod):
         clustering: Algorithm = "kmeans",
         features: Features = "normalized",
         score: Score = "masked",
-        cognition: Cognition = "centered",
+        cognition: Cognition = "baseline",
         lam: float = 1.0,
         seed: int = 0,
         n_init: int = 4,
-        init: Init = "k-means++",
+        init: Init = "farthest",
         select: Select = "inertia",
         cluster_precision: Precision = "float32",
         max_iter: int = 300,

@@ -2,7 +2,8 @@
 
 Per model and candidate, the per-image metrics (deletion and insertion AUC with the given preset,
 Average Drop and Increase in Confidence with the continuous mask) go to
-`<out>/per_image/<model>__<candidate>.csv` (reused when present, so an interrupted run resumes);
+`<out>/per_image/<model>__<candidate>.csv` (reused when it holds the same photos, so an
+interrupted run resumes);
 then every pair of candidates is compared per model and metric with the paired statistics of the
 report, and the rule picks the default. Stability numbers (gate and tie-break) come from the
 Table 6 CSV of scripts/stability.py.
@@ -152,15 +153,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     (args.out / "per_image").mkdir(parents=True, exist_ok=True)
+    # A saved file is reused only for the same photos (a run with another --images redoes it).
+    wanted = [sample.image_id for sample in bundled_samples()[: args.images]]
     frames = []
     for model_name in args.models:
         for candidate in args.candidates:
             path = args.out / "per_image" / f"{model_name}__{candidate}.csv"
-            if not path.exists():
-                per_image(model_name, candidate, args.preset, args.images, args.chunk_size).to_csv(
-                    path, index=False
-                )
-            frames.append(pd.read_csv(path, dtype={"image_id": str}))
+            saved = pd.read_csv(path, dtype={"image_id": str}) if path.exists() else None
+            if saved is None or saved["image_id"].tolist() != wanted:
+                saved = per_image(model_name, candidate, args.preset, args.images, args.chunk_size)
+                saved.to_csv(path, index=False)
+            frames.append(saved)
     frame = pd.concat(frames, ignore_index=True)
     pairs = comparisons(frame)
     stability = pd.read_csv(args.stability) if args.stability.exists() else None

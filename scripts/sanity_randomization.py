@@ -20,7 +20,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from baselines import CenterMap, EigenCAM, GradCAM, GradCAMPlusPlus, LayerCAM, RandomMap
+from baselines import (
+    AblationCAM,
+    CenterMap,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    GroupCAM,
+    LayerCAM,
+    RandomMap,
+    ScoreCAM,
+)
 from clustercam import ClusterCAM
 from clustercam.bench import randomization
 from clustercam.bench.data import bundled_samples, load_image
@@ -33,9 +43,12 @@ def makers(layer: str, chunk: int) -> dict[str, randomization.MakeMethod]:
         "gradcampp": lambda net: GradCAMPlusPlus(net, layer),
         "layercam": lambda net: LayerCAM(net, layer),
         "eigencam": lambda net: EigenCAM(net, layer),
-        "clustercam": lambda net: ClusterCAM(net, layer, n_clusters=8, init="farthest",
-                                             chunk_size=chunk),
-        "clustercam_kpp4": lambda net: ClusterCAM(net, layer, n_clusters=8, chunk_size=chunk),
+        "scorecam": lambda net: ScoreCAM(net, layer, chunk_size=chunk),
+        "groupcam": lambda net: GroupCAM(net, layer, chunk_size=chunk),
+        "ablationcam": lambda net: AblationCAM(net, layer, chunk_size=chunk),
+        "clustercam": lambda net: ClusterCAM(net, layer, n_clusters=8, chunk_size=chunk),
+        "clustercam_centered": lambda net: ClusterCAM(net, layer, n_clusters=8,
+                                                      cognition="centered", chunk_size=chunk),
         "random": lambda net: RandomMap(net, layer),
         "center": lambda net: CenterMap(net, layer),
     }  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
@@ -12,7 +13,7 @@ from hydra.errors import (
     InstantiationException,
     MissingConfigException,
 )
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from runner_support import CONFIGS, compose_config
 from toys import TinyNet
 
@@ -90,6 +91,18 @@ def test_method_option(option: str) -> None:
     cfg = compose_config(f"method={option}", *FEW_MASKS.get(option, ()))
     methods = build_and_call(cfg)
     assert list(methods) == ["GradCAM" if option in ADAPTERS else option]
+
+
+@pytest.mark.parametrize("option", sorted(set(options("method")) - set(ADAPTERS)))
+def test_method_config_repeats_its_class_defaults(option: str) -> None:
+    """A method's defaults are declared by its class; the config may only repeat them (the seed
+    and chunk size come from the run), so the Python API and run.py explain alike."""
+    config = method_configs(compose_config(f"method={option}"))[option]
+    parameters = inspect.signature(get_class(config.pop("_target_"))).parameters
+    own = {"groupcam_kmeans": "grouping", "scorecam_softmax": "variant"}.get(option)  # its point
+    repeated = {k: v for k, v in config.items() if k not in ("seed", "chunk_size", own)}
+    assert set(repeated) <= set(parameters), sorted(set(repeated) - set(parameters))
+    assert repeated == {k: parameters[k].default for k in repeated}
 
 
 @pytest.mark.parametrize("option", list(ADAPTERS))
@@ -183,8 +196,19 @@ def test_experiment_option(option: str) -> None:
 def test_compare_all_runs_every_method_once() -> None:
     names = method_configs(compose_config("experiment=compare_all"))
     assert list(names) == [
-        "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
-        "groupcam", "groupcam_kmeans", "ablationcam", "rise", "eigencam", "layercam", "sscam",
+        "clustercam",
+        "gradcam",
+        "gradcampp",
+        "scorecam",
+        "random",
+        "center",
+        "groupcam",
+        "groupcam_kmeans",
+        "ablationcam",
+        "rise",
+        "eigencam",
+        "layercam",
+        "sscam",
     ]
 
 
@@ -193,12 +217,15 @@ def test_cluster_variants_change_one_choice_each() -> None:
     default = configs.pop("clustercam")
     changed = {name: {k for k in c if c[k] != default[k]} for name, c in configs.items()}
     assert changed == {
+        "cc_kmeans_pp": {"init"},
+        "cc_kmeans_sklearn": {"clustering"},
         "cc_agglomerative": {"clustering"},
         "cc_spectral": {"clustering"},
         "cc_raw_features": {"features"},
         "cc_blur_gain": {"score"},
-        "cc_baseline": {"cognition"},
+        "cc_centered": {"cognition"},
         "cc_extremes": {"cognition"},
+        "cc_weighted": {"cognition"},
     }
 
 
@@ -226,7 +253,8 @@ def test_k_sweep_is_a_multirun_over_k() -> None:
 def test_imagenet_shards_sweeps_every_shard_and_method() -> None:
     with initialize_config_dir(str(CONFIGS), version_base="1.3"):
         cfg = compose(
-            "config", overrides=["experiment=imagenet_shards", "data.shard_count=5"],
+            "config",
+            overrides=["experiment=imagenet_shards", "data.shard_count=5"],
             return_hydra_config=True,
         )
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"

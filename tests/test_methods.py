@@ -10,6 +10,7 @@ from toys import LinearGapModel, RegionModel
 from baselines import CenterMap, GradCAM, GradCAMPlusPlus, RandomMap, ScoreCAM
 from clustercam import ClusterCAM
 from clustercam.base import CAMMethod, capture_output
+from clustercam.ops import minmax_normalize
 
 
 def region_images(n: int = 3, size: int = 16, seed: int = 0) -> torch.Tensor:
@@ -75,7 +76,8 @@ def test_maps_light_up_the_region_the_class_depends_on(make):
 
 def test_clustercam_centered_cuts_every_other_region_out():
     model = RegionModel(region=2)
-    maps = ClusterCAM(model, "features", n_clusters=4)(region_images(), targets=0).maps
+    method = ClusterCAM(model, "features", n_clusters=4, cognition="centered")
+    maps = method(region_images(), targets=0).maps
     assert (maps[:, ~model.target_region] == 0).all()
     assert (maps[:, model.target_region] > 0).all()
 
@@ -156,7 +158,7 @@ def test_cognition_base_minus_scissors_by_hand():
         [[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]], [[0.5, 0.0], [1.0, 0.0]]]
     )
     scores = torch.tensor([0.9, 0.5, 0.1])  # mean 0.5: gains +0.4, 0, -0.4
-    method = ClusterCAM(RegionModel(), "features", lam=0.5)
+    method = ClusterCAM(RegionModel(), "features", lam=0.5, cognition="centered")
     expected = torch.relu(0.4 * maps[0] - 0.5 * 0.4 * maps[2])
     torch.testing.assert_close(method.combine(maps, scores, torch.tensor(0)), expected)
 
@@ -217,15 +219,23 @@ def test_bad_input_gets_a_clear_message():
         ScoreCAM(model, "features", variant="fast")
 
 
-def test_torch_and_sklearn_kmeans_give_the_same_map_on_separated_channels():
-    """RegionModel's channels group exactly by quadrant, so both k-means find the same clusters."""
+def test_default_kmeans_groups_the_region_toys_channels_by_quadrant():
+    """RegionModel's channels are copies (with offsets) of one map per quadrant: the default
+    (farthest-point) k-means puts each quadrant's copies together and leaves the dead channels out.
+    (scikit-learn's k-means++ with 4 restarts settles for a worse partition here: inertia 46.4
+    against 42.2 on the first image, so the two maps are not compared.)"""
     model = RegionModel(region=1, copies=3, dead=2)
-    images = region_images(n=2)
-    ours = ClusterCAM(model, "features", n_clusters=4)(images, targets=0).maps
-    theirs = ClusterCAM(model, "features", n_clusters=4, clustering="kmeans_sklearn")(
-        images, targets=0
-    ).maps
-    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    method = ClusterCAM(model, "features", n_clusters=4)
+    with capture_output(model.features) as hooked:
+        model(region_images(n=2))
+    activations = hooked.output.flatten(2)
+    valid = activations.amax(2) > activations.amin(2)
+    labels = method.cluster_labels(minmax_normalize(activations), valid)
+    for image_labels in labels:
+        quadrants = image_labels[:12].view(4, 3)
+        assert (quadrants == quadrants[:, :1]).all()  # copies together
+        assert len(set(quadrants[:, 0].tolist())) == 4  # quadrants apart
+        assert (image_labels[12:] == -1).all()  # dead channels left out
 
 
 def test_cluster_maps_of_a_batch_equal_those_of_each_image():
