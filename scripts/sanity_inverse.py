@@ -3,7 +3,7 @@
 Reads the saved maps of a run (`save_maps=true`), scores each map and its inverse with deletion
 and insertion, and writes a Markdown table: mean AUCs and on how many images the map wins.
 
-    python scripts/sanity_inverse.py results/embedded/compare_rise --preset fast \
+    python scripts/sanity_inverse.py results/embedded/compare_fast --preset fast \
         --out results/sanity_inverse.md
 """
 

@@ -31,13 +31,16 @@ from clustercam.bench.report.runs import Inputs, Job, Run, canonical
 from metrics import MODES, PRESETS
 
 THIS_RUN = "this run"
-PRETTY = {
+PRETTY = {  # keyed by canonical(method)
     "gradcam": "Grad-CAM",
     "gradcampp": "Grad-CAM++",
     "scorecam": "Score-CAM",
     "clustercam": "Cluster-CAM",
     "groupcam": "Group-CAM",
+    "groupcamkmeans": "Group-CAM (k-means)",
     "ablationcam": "Ablation-CAM",
+    "layercam": "Layer-CAM",
+    "sscam": "SS-CAM",
     "rise": "RISE",
     "eigencam": "Eigen-CAM",
     "random": "Random",
