@@ -49,31 +49,42 @@ class SSCAM(ScoreCAM):
         self.n_samples, self.sigma, self.noise_on, self.seed = n_samples, sigma, noise_on, seed
 
     def score_masks(self, images, maps, classes, output: Output = "probability"):
-        """Score-CAM's scores of each mask, each the mean over `n_samples` noisy copies."""
+        """Score-CAM's scores of each mask, each the mean over `n_samples` noisy copies.
+
+        Copy s of image b's j-th live channel uses the noise draw (j, s) whatever b, so copies go
+        through the model ordered by (j, s, b): each draw is made once per batch of images, not
+        once per image (drawn on the host, the noise took 11x the forward time on an H200).
+        """
         counts = [len(m) for m in maps]
         owner = torch.cat([torch.full((n,), b, dtype=torch.long) for b, n in enumerate(counts)])
         position = torch.cat([torch.arange(n) for n in counts])
         flat_maps = torch.cat(list(maps)) if len(owner) else images.new_zeros(0, 1, 1)
         noise_shape = (1 if self.noise_on == "mask" else images.shape[1], *images.shape[-2:])
+        mask_of = torch.arange(len(owner)).repeat_interleave(self.n_samples)  # copy -> mask
+        sample_of = torch.arange(self.n_samples).repeat(len(owner))
+        draw_of = position[mask_of] * self.n_samples + sample_of  # the noise draw (j, s) as j*S+s
+        order = torch.argsort(draw_of, stable=True)
 
         def make_inputs(start: int, stop: int) -> torch.Tensor:
-            items = torch.arange(start, stop)
-            mask_index, sample = items // self.n_samples, items % self.n_samples
-            which = owner[mask_index].to(images.device)
-            masks = minmax_normalize(upsample(flat_maps[mask_index].float(), images.shape[-2:]))
+            copies = order[start:stop]
+            which = owner[mask_of[copies]].to(images.device)
+            masks = minmax_normalize(
+                upsample(flat_maps[mask_of[copies]].float(), images.shape[-2:])
+            )
+            draws, draw_index = torch.unique_consecutive(draw_of[copies], return_inverse=True)
             noise = torch.stack([
-                self.noise(int(position[m]), int(s), noise_shape)
-                for m, s in zip(mask_index, sample)
-            ]).to(images.device)
+                self.noise(*divmod(int(draw), self.n_samples), noise_shape) for draw in draws
+            ]).to(images.device)[draw_index.to(images.device)]
             if self.noise_on == "mask":
                 return images[which] * (masks[:, None] + noise)
             return (images[which] + noise) * masks[:, None]
 
-        repeated_classes = classes[owner.to(classes.device)].repeat_interleave(self.n_samples)
-        scores = class_scores(
-            self.model, len(repeated_classes), make_inputs, repeated_classes, self.chunk_size,
-            output,
+        copy_classes = classes[owner[mask_of[order]].to(classes.device)]
+        in_order = class_scores(
+            self.model, len(order), make_inputs, copy_classes, self.chunk_size, output
         )
+        scores = torch.empty_like(in_order)
+        scores[order.to(scores.device)] = in_order
         return list(scores.view(-1, self.n_samples).mean(dim=1).split(counts))
 
     def noise(self, position: int, sample: int, shape: tuple[int, ...]) -> torch.Tensor:

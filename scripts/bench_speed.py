@@ -131,11 +131,43 @@ def run(
     )
     notes = [row.reference for row in rows if row.library == "note"]
     rows = [row for row in rows if row.library != "note"]
-    for row in rows:
-        measure(row, counter, images, classes, repeats)
-        print(f"{row.library:>16} {row.name:<16} {row.batch:>5}: {row.seconds:.4f} s/image, "
-              f"{row.forward:.0f} forwards, warm-up {row.warmup:.2f} s", flush=True)
-    metric_rows = measure_metrics(counter, images, classes, original, chunk_size, rows, repeats)
+    # Our batch rows and the metrics first, then the other libraries, one-image rows last (the
+    # longest): a run cut short by a time limit keeps what it measured (tables rewritten per row).
+    measured: list[Row] = []
+
+    def save(final_notes: list[str]) -> None:
+        set_pearsons(measured)
+        write_tables(measured, floor, chunk_size, zoo, n_images, precision, command, out,
+                     notes + final_notes)
+
+    def add(new_rows: list[Row]) -> None:
+        measured.extend(new_rows)
+        save([f"cut short: {len(measured)} of {len(rows) + 2} rows measured so far"])
+
+    ours_batch = [row for row in rows if row.library == "ours" and not row.per_image]
+    theirs = [row for row in rows if row.library != "ours"]
+    for row in ours_batch:
+        add([measure_and_print(row, counter, images, classes, repeats)])
+    add(measure_metrics(counter, images, classes, original, chunk_size, measured, repeats))
+    for row in theirs + [row for row in rows if row.per_image]:
+        add([measure_and_print(row, counter, images, classes, repeats)])
+    projections = project(measured, floor)
+    save(projections)
+    print("\n".join(notes + projections))
+    return measured
+
+
+def measure_and_print(
+    row: Row, counter: CostCounter, images: torch.Tensor, classes: torch.Tensor, repeats: int
+) -> Row:
+    measure(row, counter, images, classes, repeats)
+    print(f"{row.library:>16} {row.name:<16} {row.batch:>5}: {row.seconds:.4f} s/image, "
+          f"{row.forward:.0f} forwards, warm-up {row.warmup:.2f} s", flush=True)
+    return row
+
+
+def set_pearsons(rows: list[Row]) -> None:
+    """Each row's Pearson against the batch row of the reference it names, once that is measured."""
     maps_by_name = {(row.library, row.name, row.batch): row.maps for row in rows}
     for row in rows:
         if row.reference:
@@ -143,12 +175,6 @@ def run(
             reference = maps_by_name.get((library, name, "batch"))
             if reference is not None:
                 row.pearson = pearson(row.maps, reference)
-    everything = rows + metric_rows
-    projections = project(everything, floor)
-    write_tables(everything, floor, chunk_size, zoo, n_images, precision, command, out,
-                 notes + projections)
-    print("\n".join(notes + projections))
-    return everything
 
 
 def floor_seconds(model: nn.Module, images: torch.Tensor, chunk_size: int) -> float:
@@ -203,18 +229,25 @@ def their_rows(counter: CostCounter, layer: nn.Module, chunk_size: int) -> list[
         from pytorch_grad_cam import ScoreCAM as TheirScoreCAM
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        def grad_cam_library(method) -> Explain:
+        def grad_cam_library(make: Callable[[], object]) -> Explain:
             def explain(images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-                targets = [ClassifierOutputTarget(int(c)) for c in classes]
-                maps = method(input_tensor=images, targets=targets)
+                # Built per call and released after: pytorch-grad-cam's hooks copy the layer's
+                # output to the host on every forward, which would slow every other row too.
+                with make() as method:
+                    targets = [ClassifierOutputTarget(int(c)) for c in classes]
+                    maps = method(input_tensor=images, targets=targets)
                 return torch.as_tensor(maps, device=images.device).float()
 
             return explain
 
-        their_scorecam = TheirScoreCAM(counter, [layer])
-        their_scorecam.batch_size = chunk_size
+        def their_scorecam() -> object:
+            method = TheirScoreCAM(counter, [layer])
+            method.batch_size = chunk_size
+            return method
+
         rows += [
-            Row("gradcam", "pytorch-grad-cam", grad_cam_library(TheirGradCAM(counter, [layer])),
+            Row("gradcam", "pytorch-grad-cam",
+                grad_cam_library(lambda: TheirGradCAM(counter, [layer])),
                 reference="ours: gradcam"),
             Row("scorecam", "pytorch-grad-cam", grad_cam_library(their_scorecam),
                 reference="ours: scorecam"),

@@ -95,6 +95,23 @@ def test_sscam_scores_are_the_mean_over_its_noisy_masks():
             assert scores[j].item() == pytest.approx(sum(copies).item() / 3, abs=1e-6)
 
 
+def test_sscam_draws_each_noise_once_for_a_batch_of_images(monkeypatch):
+    """Copies that share a draw (same channel position j, same sample s) share one chunk, so three
+    images with 12 live channels each need 12 x 2 draws, not 3 x 12 x 2."""
+    model = RegionModel(copies=3, dead=2)
+    method = SSCAM(model, "features", n_samples=2, sigma=0.1, chunk_size=128)
+    drawn = []
+    noise = method.noise
+    monkeypatch.setattr(method, "noise", lambda *key: drawn.append(key[:2]) or noise(*key))
+    maps = method(region_images(n=3)).maps
+    assert sorted(drawn) == [(j, s) for j in range(12) for s in range(2)]
+    one_by_one = torch.cat([
+        SSCAM(model, "features", n_samples=2, sigma=0.1)(image[None]).maps
+        for image in region_images(n=3)
+    ])
+    torch.testing.assert_close(maps, one_by_one, atol=1e-6, rtol=0)
+
+
 def test_sscam_without_noise_is_scorecam():
     model = RegionModel(region=2)
     images = region_images(n=2)

@@ -181,6 +181,21 @@ def test_rise_masks_follow_the_paper_procedure():
     assert torch.equal(again.draws((16, 16))[1], shifts)
 
 
+def test_rise_masks_are_the_upsampled_grids_cropped_at_their_shifts():
+    """The batched crop equals cropping each upsampled grid by hand (paper step by step)."""
+    method = RISE(RegionModel(), "features", n_masks=40, cells=3, seed=2)
+    size = (13, 11)  # not a multiple of the cells: cell = (5, 4), upsampled to (20, 16)
+    grids, shifts = method.draws(size)
+    indices = torch.tensor([5, 0, 39, 5, 17])
+    masks = method.masks(indices, size)
+    for mask, i in zip(masks, indices.tolist()):
+        up = torch.nn.functional.interpolate(
+            grids[i][None, None], size=(20, 16), mode="bilinear", align_corners=False
+        )[0, 0]
+        dy, dx = shifts[i].tolist()
+        assert torch.equal(mask, up[dy : dy + 13, dx : dx + 11])
+
+
 def test_rise_saliency_is_the_probability_weighted_mean_mask():
     model = RegionModel(region=2, gain=4.0)
     images = region_images(n=2)
