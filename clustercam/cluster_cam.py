@@ -193,7 +193,10 @@ class ClusterCAM(CAMMethod):
             elif self.cognition == "weighted":
                 reference = scores.new_zeros(())
             else:
-                reference = self.blank_probabilities[target]
+                # Not [target]: a 0-dim index tensor is read on the host, a GPU sync per image.
+                blank = self.blank_probabilities
+                index = torch.as_tensor(target, device=blank.device).view(1)
+                reference = blank.index_select(0, index)[0]
             gain = scores - reference
             base = torch.einsum("k,khw->hw", gain.clamp(min=0), maps)
             scissors = torch.einsum("k,khw->hw", (-gain).clamp(min=0), maps)
