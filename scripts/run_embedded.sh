@@ -7,8 +7,7 @@
 # of 4,000 and SS-CAM with 4 noise samples per mask instead of 35 (35 would take ~5 min per photo);
 # on Lite1 and Lite2 RISE and SS-CAM are left out (hours per model). Preset `fast` (28
 # deletion/insertion steps per curve) throughout.
-# The committed k_sweep/ and variants_fast/ were run with the previous Cluster-CAM default: a run
-# folder refuses another config, so delete those two folders before running this script.
+# A run folder refuses another config: after changing a default, delete the folders it affects.
 # On a GPU, `python run.py experiment=compare_all metrics=rise model=...` runs the full protocol.
 set -euo pipefail
 cd "$(dirname "$0")/.."
