@@ -67,10 +67,9 @@ class SSCAM(ScoreCAM):
 
         def make_inputs(start: int, stop: int) -> torch.Tensor:
             copies = order[start:stop]
-            which = owner[mask_of[copies]].to(images.device)
-            masks = minmax_normalize(
-                upsample(flat_maps[mask_of[copies]].float(), images.shape[-2:])
-            )
+            mask_index = mask_of[copies]
+            which = owner[mask_index].to(images.device)
+            masks = minmax_normalize(upsample(flat_maps[mask_index].float(), images.shape[-2:]))
             draws, draw_index = torch.unique_consecutive(draw_of[copies], return_inverse=True)
             noise = torch.stack([
                 self.noise(*divmod(int(draw), self.n_samples), noise_shape) for draw in draws

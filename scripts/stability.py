@@ -175,7 +175,7 @@ def main() -> None:
         # Written after every method, so an interrupted run keeps what it measured.
         table = pd.concat(summaries, ignore_index=True)
         table.to_csv(args.out / "table6_stability.csv", index=False)
-        pd.concat(per_run).to_csv(args.out / "table6_stability_per_image.csv", index=False)
+        pd.concat(per_run).to_csv(saved_path, index=False)
         markdown = table.to_markdown(index=False, floatfmt=".3f")
         (args.out / "table6_stability.md").write_text(header + markdown + "\n")
     # Drawn once: an interrupted run resumes from the per-image rows above and draws it then.
