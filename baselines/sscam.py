@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from baselines.scorecam import ScoreCAM, Variant
-from clustercam.base import check_choice, check_count
+from clustercam.base import check_choice, check_count, mask_owners
 from clustercam.ops import minmax_normalize, upsample
 from clustercam.scoring import Output, class_scores
 
@@ -56,7 +56,7 @@ class SSCAM(ScoreCAM):
         once per image (drawing every copy's noise, SS-CAM ran at 11x its forward floor on an H200).
         """
         counts = [len(m) for m in maps]
-        owner = torch.cat([torch.full((n,), b, dtype=torch.long) for b, n in enumerate(counts)])
+        owner = mask_owners(maps)
         position = torch.cat([torch.arange(n) for n in counts])
         flat_maps = torch.cat(list(maps)) if len(owner) else images.new_zeros(0, 1, 1)
         noise_shape = (1 if self.noise_on == "mask" else images.shape[1], *images.shape[-2:])

@@ -88,6 +88,13 @@ def resolve_targets(logits: torch.Tensor, targets: torch.Tensor | Sequence[int] 
     return classes.clone()
 
 
+def mask_owners(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The image b of each mask of the stacks `maps` (one (K_b, h, w) stack per image b), made
+    in a fixed number of operations whatever the number of images."""
+    counts = torch.tensor([len(m) for m in maps], dtype=torch.long)
+    return torch.arange(len(maps)).repeat_interleave(counts)
+
+
 class CAMMethod(ABC):
     """Base of every method: one forward pass with the target layer hooked, then `saliency`.
 
@@ -155,7 +162,7 @@ class CAMMethod(ABC):
         the model in chunks, so small per-image counts still fill a chunk. Returns one (K_b,) score
         tensor per image.
         """
-        owner = torch.cat([torch.full((len(m),), b, dtype=torch.long) for b, m in enumerate(maps)])
+        owner = mask_owners(maps)
         flat_maps = torch.cat(list(maps)) if len(owner) else images.new_zeros(0, 1, 1)
         size = images.shape[-2:]
 

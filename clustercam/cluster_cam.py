@@ -11,6 +11,7 @@ blank image per model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -124,10 +125,11 @@ class ClusterCAM(CAMMethod):
                 blank = torch.zeros_like(images[:1])
                 self.blank_probabilities = self.model(blank).float().softmax(1)[0]
 
-    def cluster_maps(self, activations: torch.Tensor) -> list[torch.Tensor]:
-        """(B, C, h, w) activations -> per image, the (K_b, h, w) mean map of each channel cluster.
+    def cluster_means(self, activations: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """(B, C, h, w) activations -> the (B, K, h, w) mean map of each channel cluster and, per
+        image, the number K_b <= K of non-empty clusters: clusters 0..K_b-1; the others' maps are 0.
 
-        Constant channels are left out; K_b <= K is the number of non-empty clusters.
+        Constant channels are left out.
         """
         n_images, n_channels = activations.shape[:2]
         if self.n_clusters > n_channels:
@@ -144,8 +146,7 @@ class ClusterCAM(CAMMethod):
         members = members * valid[..., None]
         counts = members.sum(1)  # (B, K)
         means = torch.einsum("bck,bchw->bkhw", members, maps) / counts.clamp(min=1)[..., None, None]
-        n_found = (counts > 0).sum(1).tolist()
-        return [image_means[:n] for image_means, n in zip(means, n_found)]
+        return means, (counts > 0).sum(1).tolist()
 
     def cluster_labels(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, C) contiguous cluster labels of the valid channels, -1 on the others."""
@@ -165,39 +166,57 @@ class ClusterCAM(CAMMethod):
         return labels.to(features.device)
 
     def saliency(self, images, classes, logits, activations):
-        cluster_maps = self.cluster_maps(activations.detach())
+        means, n_found = self.cluster_means(activations.detach())
+        cluster_maps = [image_means[:n] for image_means, n in zip(means, n_found)]
         substrate = None
         if self.score == "blur_gain":
             substrate = blur(images, self.blur_kernel, self.blur_sigma)
-        scores = self.score_masks(images, cluster_maps, classes, substrate)
+        scores, found = self.score_table(
+            self.score_masks(images, cluster_maps, classes, substrate), n_found
+        )
         if substrate is not None:
             blurred = class_scores(
                 self.model, len(images), lambda start, stop: substrate[start:stop], classes,
                 self.chunk_size,
             )
-            scores = [s - b for s, b in zip(scores, blurred)]
-        return torch.stack([self.combine(*args) for args in zip(cluster_maps, scores, classes)])
+            scores = scores - blurred[:, None]
+        return self.combine(means, scores, found, classes)
 
-    def combine(self, maps: torch.Tensor, scores: torch.Tensor, target: torch.Tensor):
+    def score_table(
+        self, scores: Sequence[torch.Tensor], n_found: Sequence[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per image b, the (K_b,) scores of its clusters -> (B, K) scores (0 for the clusters an
+        image lacks) and the (B, K) clusters found, as `combine` takes them."""
+        flat = torch.cat(list(scores))
+        found = torch.arange(self.n_clusters, device=flat.device) < torch.tensor(
+            list(n_found), device=flat.device
+        )[:, None]
+        return flat.new_zeros(found.shape).masked_scatter_(found, flat), found
+
+    def combine(
+        self, maps: torch.Tensor, scores: torch.Tensor, found: torch.Tensor, classes: torch.Tensor
+    ) -> torch.Tensor:
         """Cognition-base minus lambda times cognition-scissors, ReLU'd, at the maps' resolution.
 
-        Upsampling is linear, so weighting the low-resolution maps equals weighting Up(M_k).
+        `maps` (B, K, h, w), `scores` (B, K), `found` (B, K) the clusters that exist (the others
+        are ignored), `classes` (B,) -> (B, h, w). All images at once: on a GPU a loop over images
+        would cost a dozen kernel launches each. Upsampling is linear, so weighting the
+        low-resolution maps equals weighting Up(M_k).
         """
-        if len(maps) == 0:
-            return maps.new_zeros(maps.shape[1:])
         if self.cognition == "extremes":
-            base, scissors = maps[scores.argmax()], maps[scores.argmin()]
+            best = scores.masked_fill(~found, -torch.inf).argmax(1)
+            worst = scores.masked_fill(~found, torch.inf).argmin(1)
+            rows = torch.arange(len(maps), device=maps.device)
+            base, scissors = maps[rows, best], maps[rows, worst]
         else:
             if self.cognition == "centered":
-                reference = scores.mean()
+                n_found = found.sum(1, keepdim=True).clamp(min=1)
+                reference = scores.masked_fill(~found, 0).sum(1, keepdim=True) / n_found
             elif self.cognition == "weighted":
-                reference = scores.new_zeros(())
+                reference = scores.new_zeros(len(scores), 1)
             else:
-                # Not [target]: a 0-dim index tensor is read on the host, a GPU sync per image.
-                blank = self.blank_probabilities
-                index = torch.as_tensor(target, device=blank.device).view(1)
-                reference = blank.index_select(0, index)[0]
-            gain = scores - reference
-            base = torch.einsum("k,khw->hw", gain.clamp(min=0), maps)
-            scissors = torch.einsum("k,khw->hw", (-gain).clamp(min=0), maps)
+                reference = self.blank_probabilities.index_select(0, classes)[:, None]
+            gain = (scores - reference).masked_fill(~found, 0)
+            base = torch.einsum("bk,bkhw->bhw", gain.clamp(min=0), maps)
+            scissors = torch.einsum("bk,bkhw->bhw", (-gain).clamp(min=0), maps)
         return torch.relu(base - self.lam * scissors)

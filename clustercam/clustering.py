@@ -33,21 +33,32 @@ class KMeansResult:
     n_clusters: torch.Tensor
 
 
-def _squared_distances(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+def _squared_norms(points: torch.Tensor) -> torch.Tensor:
+    """(B, C, d) -> (B, 1, C, 1): each point's squared norm, shaped for `_squared_distances`."""
+    return points.pow(2).sum(-1)[:, None, :, None]
+
+
+def _squared_distances(
+    points: torch.Tensor, centres: torch.Tensor, points_sq: torch.Tensor | None = None
+) -> torch.Tensor:
     """(B, C, d) points, (B, R, K, d) centres -> (B, R, C, K) squared Euclidean distances.
 
     Through one matmul (deterministic on every device, unlike scatter-add), clamped at 0.
+    `points_sq` (`_squared_norms(points)`) may be passed in by loops that reuse the same points.
     """
     cross = torch.einsum("bcd,brkd->brck", points, centres)
-    points_sq = points.pow(2).sum(-1)[:, None, :, None]
+    if points_sq is None:
+        points_sq = _squared_norms(points)
     centres_sq = centres.pow(2).sum(-1)[:, :, None, :]
-    return (points_sq - 2 * cross + centres_sq).clamp(min=0)
+    # points_sq - 2 * cross in one operation, to the bit (doubling is exact).
+    return (points_sq.sub(cross, alpha=2) + centres_sq).clamp(min=0)
 
 
 def _pick(points: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """(B, C, d) points, (B, R, L) channel indices -> (B, R, L, d) those points."""
-    batch = torch.arange(len(points), device=points.device)[:, None, None]
-    return points[batch, index]
+    n_images, n_restarts, n_picked = index.shape
+    flat = index.reshape(n_images, -1, 1).expand(-1, -1, points.shape[-1])
+    return points.gather(1, flat).view(n_images, n_restarts, n_picked, -1)
 
 
 def _weighted_draw(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
@@ -88,7 +99,8 @@ def _init_centres(
     centres = [_pick(points, first)[:, :, 0]]  # each (B, R, d)
     chosen = _pick(points, first)  # (B, R, 1, d)
     duplicate = (points[:, None] == chosen).all(-1) | ~valid[:, None]  # (B, R, C)
-    closest = _squared_distances(points, chosen)[..., 0].masked_fill(~valid[:, None], 0)
+    points_sq = _squared_norms(points)
+    closest = _squared_distances(points, chosen, points_sq)[..., 0].masked_fill(~valid[:, None], 0)
     active = [torch.ones(n_images, dtype=torch.bool, device=device)]
     n_trials = 2 + int(math.log(n_clusters))
     tiny = torch.finfo(points.dtype).tiny
@@ -103,7 +115,7 @@ def _init_centres(
             )
             candidates = _weighted_draw(weights, uniforms)
         candidate_points = _pick(points, candidates)  # (B, R, L, d)
-        to_candidates = _squared_distances(points, candidate_points)  # (B, R, C, L)
+        to_candidates = _squared_distances(points, candidate_points, points_sq)  # (B, R, C, L)
         updated = torch.minimum(closest[..., None], to_candidates)
         potential = updated.masked_fill(~valid[:, None, :, None], 0).sum(2)  # (B, R, L)
         best = potential.argmin(-1, keepdim=True)  # (B, R, 1)
@@ -172,18 +184,24 @@ def kmeans(
     mean = points.sum(1) / n_valid[:, None]
     variance = ((points - mean[:, None]).pow(2) * valid[..., None]).sum(1) / n_valid[:, None]
     threshold = (tol * variance.mean(-1))[:, None]  # (B, 1)
+    # Every tensor the loop reuses is made once: on a GPU each operation is a kernel launch, and
+    # the loop's time is mostly launches (docs/performance.md).
     inactive = ~active[:, None, None, :]  # (B, 1, 1, K)
+    invalid = ~valid[:, None]  # (B, 1, C)
     mask = valid[:, None, :, None]
+    cluster_ids = torch.arange(n_clusters, device=device)
+    points_sq = _squared_norms(points)
     labels = torch.full((n_images, n_init, n_channels), -1, dtype=torch.long, device=device)
     done = torch.zeros(n_images, n_init, dtype=torch.bool, device=device)
     for iteration in range(max_iter):
-        distances = _squared_distances(points, centres).masked_fill(inactive, math.inf)
-        new_labels = distances.argmin(-1)
-        members = torch.nn.functional.one_hot(new_labels, n_clusters).to(points.dtype) * mask
+        distances = _squared_distances(points, centres, points_sq).masked_fill(inactive, math.inf)
+        own, new_labels = distances.min(-1)  # the first of equals, as argmin
+        members = ((new_labels[..., None] == cluster_ids) & mask).to(points.dtype)
         counts = members.sum(2)  # (B, R, K)
         sums = torch.einsum("brck,bcd->brkd", members, points)
         updated = torch.where(counts[..., None] > 0, sums / counts.clamp(min=1)[..., None], centres)
-        updated = _relocate_empty(updated, points, distances, new_labels, counts, active, valid)
+        empty = (counts == 0) & active[:, None, :]
+        updated = torch.where(empty[..., None], _relocated(points, own, empty, invalid), updated)
         shift = (updated - centres).pow(2).sum((-1, -2))
         settled = (new_labels == labels).all(-1) | (shift <= threshold)
         centres = torch.where(done[..., None, None], centres, updated)
@@ -192,7 +210,7 @@ def kmeans(
         if (iteration + 1) % check_every == 0 and bool(done.all()):
             break
 
-    distances = _squared_distances(points, centres).masked_fill(inactive, math.inf)
+    distances = _squared_distances(points, centres, points_sq).masked_fill(inactive, math.inf)
     closest, labels = distances.min(-1)
     inertia = closest.masked_fill(~valid[:, None], 0).sum(-1)  # (B, R)
     best = inertia.argmin(-1) if select == "inertia" else _most_typical(labels, valid, n_clusters)
@@ -212,24 +230,19 @@ def _most_typical(labels: torch.Tensor, valid: torch.Tensor, n_clusters: int) ->
     return similarity.sum(-1).argmax(-1)
 
 
-def _relocate_empty(
-    centres: torch.Tensor,
-    points: torch.Tensor,
-    distances: torch.Tensor,
-    labels: torch.Tensor,
-    counts: torch.Tensor,
-    active: torch.Tensor,
-    valid: torch.Tensor,
+def _relocated(
+    points: torch.Tensor, own: torch.Tensor, empty: torch.Tensor, invalid: torch.Tensor
 ) -> torch.Tensor:
-    """Active clusters that lost every channel move onto the channels farthest from their own
-    centres (the j-th empty cluster onto the j-th farthest channel), as scikit-learn does."""
-    empty = (counts == 0) & active[:, None, :]  # (B, R, K)
-    own = distances.gather(-1, labels[..., None])[..., 0].masked_fill(~valid[:, None], -1.0)
-    n_clusters = centres.shape[2]
-    farthest = own.topk(min(n_clusters, own.shape[-1]), dim=-1).indices  # (B, R, <=K)
-    rank = (empty.long().cumsum(-1) - 1).clamp(min=0, max=farthest.shape[-1] - 1)
-    moved_to = _pick(points, farthest.gather(-1, rank))  # (B, R, K, d)
-    return torch.where(empty[..., None], moved_to, centres)
+    """(B, R, K, d): the j-th empty cluster moves onto the j-th channel farthest from its own
+    centre, as scikit-learn does (rows of clusters that are not empty are to be ignored).
+
+    `own` (B, R, C): each channel's squared distance to its centre; `empty` (B, R, K) the active
+    clusters that lost every channel; `invalid` (B, 1, C) the channels not clustered.
+    """
+    own = own.masked_fill(invalid, -1.0)
+    farthest = own.topk(min(empty.shape[-1], own.shape[-1]), dim=-1).indices  # (B, R, <=K)
+    rank = (empty.cumsum(-1) - 1).clamp(min=0, max=farthest.shape[-1] - 1)
+    return _pick(points, farthest.gather(-1, rank))
 
 
 def _contiguous(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Literal, get_args
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -122,6 +124,39 @@ def counted(model: nn.Module, precision: Precision | None = None) -> CostCounter
             )
         return model
     return CostCounter(model, precision or "fp32")
+
+
+class _OperationCounter(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: Counter[str] = Counter()
+        self.paused = False
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not self.paused and not func.is_view:
+            self.counts[str(func.overloadpacket)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def operations_outside(model: nn.Module) -> Iterator[Counter[str]]:
+    """Counts, by name, the torch operations dispatched in the block outside `model`'s forward
+    passes, views left out.
+
+    On a GPU each is a kernel launch (or a host step between launches), so the latency a method
+    adds to its forward passes grows with this count; unlike seconds, it is the same on every run.
+    """
+    counter = _OperationCounter()
+    handles = [
+        model.register_forward_pre_hook(lambda *_: setattr(counter, "paused", True)),
+        model.register_forward_hook(lambda *_: setattr(counter, "paused", False)),
+    ]
+    try:
+        with counter:
+            yield counter.counts
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @contextmanager

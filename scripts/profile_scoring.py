@@ -3,7 +3,11 @@
 bench_speed says how far a method is from the floor; this says why. One process, one model, the
 same images: the floor (best forward at batch `--chunk-size`), the scoring engine fed ready-made
 inputs (engine overhead: padding, gathering scores), Score-CAM whole (minus the engine: building
-its masked inputs), RISE's masks alone, then torch.profiler's top operators of one Score-CAM call.
+its masked inputs), RISE's masks alone, Cluster-CAM (K=8) on 1, 4 and all images per call with the
+operations it dispatches outside the model (on a GPU, kernel launches: its fixed cost per call),
+the share of Score-CAM's, Cluster-CAM's and the `rise` metrics' time spent inside the model
+(robust to a noisy machine, unlike ratios to a floor timed apart), then torch.profiler's top
+operators of one Score-CAM call.
 
     python scripts/profile_scoring.py --model efficientnet_lite0 --device cuda --images 4
 """
@@ -18,14 +22,17 @@ from pathlib import Path
 
 import torch
 from bench_speed import floor_seconds, synchronize
+from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from baselines import RISE, ScoreCAM
+from clustercam import ClusterCAM
 from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.devices import set_numerics
 from clustercam.bench.zoo import MODELS, load_model
-from clustercam.cost import counted
+from clustercam.cost import counted, operations_outside
 from clustercam.scoring import class_scores
+from metrics import deletion, insertion
 
 
 def main() -> None:
@@ -80,11 +87,41 @@ def main() -> None:
             rise.masks(indices, tuple(images.shape[-2:]), zoo.device)
 
     floor = floor_seconds(counter, images, chunk)
+    scorecam_seconds = timed(lambda: scorecam(images, classes))
     rows = [  # (what, seconds, images whose forward floor it is compared with)
         ("floor x masked images", floor * n_masked, n_masked),
         ("engine, ready-made inputs", timed(engine), n_masked),
-        ("Score-CAM whole", timed(lambda: scorecam(images, classes)), n_masked),
+        ("Score-CAM whole", scorecam_seconds, n_masked),
         (f"RISE: {rise.n_masks} masks built alone", timed(rise_masks), rise.n_masks),
+    ]
+    clustercam = ClusterCAM(counter, zoo.target_layer, chunk_size=chunk)
+    clustercam(images[:1], classes[:1])  # its setup: the blank image, scored once per model
+    for n_images in sorted({1, min(4, len(images)), len(images)}):
+        batch, targets = images[:n_images], classes[:n_images]
+        forward0 = counter.forward_images
+        with operations_outside(zoo.model) as operations:
+            clustercam(batch, targets)
+        passes = counter.forward_images - forward0
+        seconds = timed(lambda batch=batch, targets=targets: clustercam(batch, targets))
+        rows.append((
+            f"Cluster-CAM K=8, calls of {n_images} images ({sum(operations.values())} operations "
+            f"outside the model per call; Score-CAM / Cluster-CAM time per image "
+            f"{scorecam_seconds / len(images) / (seconds / n_images):.1f}x)", seconds, passes,
+        ))
+    explanation = scorecam(images, classes)
+    metrics = [deletion("rise"), insertion("rise")]
+    ends = [metric.endpoints(counter, images, classes, chunk) for metric in metrics]
+
+    def score_maps() -> None:
+        for metric, metric_ends in zip(metrics, ends):
+            metric(counter, images, explanation.maps, classes, metric_ends, chunk)
+
+    shares = [  # (what, seconds of one call, seconds of it inside the model's forward passes)
+        ("Score-CAM", *inside_model(zoo.model, zoo.device, lambda: scorecam(images, classes))),
+        ("Cluster-CAM K=8", *inside_model(
+            zoo.model, zoo.device, lambda: clustercam(images, classes))),
+        ("deletion + insertion (rise) of the Score-CAM maps",
+         *inside_model(zoo.model, zoo.device, score_maps)),
     ]
     activities = [ProfilerActivity.CPU] + (
         [ProfilerActivity.CUDA] if zoo.device.type == "cuda" else [])
@@ -99,6 +136,12 @@ def main() -> None:
         *(f"- {name}: {seconds:.4f} s ({seconds / (floor * n):.2f}x the floor of {n} images)"
           for name, seconds, n in rows),
         "",
+        "Time inside the model's forward passes, measured in the same call as the total (the "
+        "device synchronised around each pass), so a machine-wide slowdown cancels out:",
+        "",
+        *(f"- {name}: {inside / seconds:.1%} of {seconds:.4f} s inside the model (total = "
+          f"{seconds / inside:.3f}x the model's own time)" for name, seconds, inside in shares),
+        "",
         "```",
         profiler.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=40),
         "```",
@@ -108,6 +151,34 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
+
+
+def inside_model(
+    model: nn.Module, device: torch.device, work: Callable[[], object]
+) -> tuple[float, float]:
+    """Seconds of one call of `work` and the seconds of it spent inside `model`'s forwards."""
+    inside, entered = 0.0, 0.0
+
+    def enter(*_: object) -> None:
+        nonlocal entered
+        synchronize(device)
+        entered = time.perf_counter()
+
+    def leave(*_: object) -> None:
+        nonlocal inside
+        synchronize(device)
+        inside += time.perf_counter() - entered
+
+    handles = [model.register_forward_pre_hook(enter), model.register_forward_hook(leave)]
+    try:
+        synchronize(device)
+        start = time.perf_counter()
+        work()
+        synchronize(device)
+        return time.perf_counter() - start, inside
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """How stable are Cluster-CAM's maps? Agreement across seeds, input noise and a device proxy.
 
-For each Cluster-CAM variant (clustering options only; K, score and cognition stay the default),
+For each Cluster-CAM variant (clustering options only; K, score and cognition stay the default,
+and each variant names its `init`, so a change of default does not rename what is measured),
 on EfficientNet-Lite0 and the bundled photos:
 - seeds: the maps of seeds 1..S-1 against seed 0's, on the same input;
 - noise: seed 0 on the image plus Gaussian noise of `--noise` grey levels (pixel space) against
@@ -39,12 +40,16 @@ from metrics import insertion
 
 VARIANTS: dict[str, dict[str, object]] = {
     "sklearn n_init=4 (old default)": {"clustering": "kmeans_sklearn", "n_init": 4},
-    "k-means++ n_init=4": {"n_init": 4},
-    "k-means++ n_init=16": {"n_init": 16},
-    "k-means++ n_init=64": {"n_init": 64},
-    "k-means++ n_init=4 float64": {"n_init": 4, "cluster_precision": "float64"},
-    "k-means++ n_init=16 float64": {"n_init": 16, "cluster_precision": "float64"},
-    "k-means++ n_init=16 consensus": {"n_init": 16, "select": "consensus"},
+    "k-means++ n_init=4": {"init": "k-means++", "n_init": 4},
+    "k-means++ n_init=16": {"init": "k-means++", "n_init": 16},
+    "k-means++ n_init=64": {"init": "k-means++", "n_init": 64},
+    "k-means++ n_init=4 float64": {
+        "init": "k-means++", "n_init": 4, "cluster_precision": "float64",
+    },
+    "k-means++ n_init=16 float64": {
+        "init": "k-means++", "n_init": 16, "cluster_precision": "float64",
+    },
+    "k-means++ n_init=16 consensus": {"init": "k-means++", "n_init": 16, "select": "consensus"},
     "farthest": {"init": "farthest"},
     "farthest float64": {"init": "farthest", "cluster_precision": "float64"},
 }
@@ -90,19 +95,19 @@ class Runner:
     ) -> tuple[torch.Tensor, float]:
         """(B, H, W) maps exactly as method(images) computes them; seconds of the clustering."""
         start = time.perf_counter()
-        cluster_maps = method.cluster_maps(activations)
+        means, n_found = method.cluster_means(activations)
         seconds = time.perf_counter() - start
-        maps = []
-        for b, image_maps in enumerate(cluster_maps):
-            memo = (key, b, image_maps.numpy().tobytes())
+        scores = []
+        for b, (image_means, n) in enumerate(zip(means, n_found)):
+            memo = (key, b, image_means[:n].numpy().tobytes())
             if memo not in self.scores:
                 self.scores[memo] = method.score_masks(
-                    images[b : b + 1], [image_maps], classes[b : b + 1]
+                    images[b : b + 1], [image_means[:n]], classes[b : b + 1]
                 )[0]
-                self.n_forward += len(image_maps)
-            raw = method.combine(image_maps, self.scores[memo], classes[b])
-            maps.append(raw)
-        full = minmax_normalize(upsample(torch.stack(maps), images.shape[-2:]))
+                self.n_forward += n
+            scores.append(self.scores[memo])
+        raw = method.combine(means, *method.score_table(scores, n_found), classes)
+        full = minmax_normalize(upsample(raw, images.shape[-2:]))
         return full, seconds
 
     def insertion_auc(self, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor):
@@ -171,6 +176,7 @@ def main() -> None:
                 zoo.model, zoo.target_layer, n_clusters=8, seed=seed,
                 chunk_size=args.chunk_size, **options,
             )
+            method.prepare(x)  # the blank image's scores of the default (baseline) cognition
             maps, took = runner.maps(method, key, x, activations, classes)
             seconds += took
             n_clusterings += len(x)

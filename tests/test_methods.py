@@ -10,6 +10,7 @@ from toys import LinearGapModel, RegionModel
 from baselines import CenterMap, GradCAM, GradCAMPlusPlus, RandomMap, ScoreCAM
 from clustercam import ClusterCAM
 from clustercam.base import CAMMethod, capture_output
+from clustercam.cost import operations_outside
 from clustercam.ops import minmax_normalize
 
 
@@ -154,25 +155,35 @@ def test_cognition_variants_light_the_region():
 
 
 def test_cognition_base_minus_scissors_by_hand():
+    """Two images at once; the second has clusters 0 and 1 only, so its third score is ignored."""
     maps = torch.tensor(
         [[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]], [[0.5, 0.0], [1.0, 0.0]]]
     )
-    scores = torch.tensor([0.9, 0.5, 0.1])  # mean 0.5: gains +0.4, 0, -0.4
+    batch = torch.stack([maps, maps * torch.tensor([1.0, 1.0, 0.0])[:, None, None]])
+    scores = torch.tensor([[0.9, 0.5, 0.1], [0.9, 0.5, 99.0]])
+    found = torch.tensor([[True, True, True], [True, True, False]])
+    classes = torch.tensor([0, 1])
     method = ClusterCAM(RegionModel(), "features", lam=0.5, cognition="centered")
-    expected = torch.relu(0.4 * maps[0] - 0.5 * 0.4 * maps[2])
-    torch.testing.assert_close(method.combine(maps, scores, torch.tensor(0)), expected)
 
+    def combined() -> torch.Tensor:
+        return method.combine(batch, scores, found, classes)
+
+    # Means 0.5 and 0.7: gains +0.4, 0, -0.4 and +0.2, -0.2.
+    expected = [torch.relu(0.4 * maps[0] - 0.5 * 0.4 * maps[2]),
+                torch.relu(0.2 * maps[0] - 0.5 * 0.2 * maps[1])]
+    torch.testing.assert_close(combined(), torch.stack(expected))
     method.cognition = "extremes"
-    torch.testing.assert_close(
-        method.combine(maps, scores, torch.tensor(0)), torch.relu(maps[0] - 0.5 * maps[2])
-    )
+    expected = [torch.relu(maps[0] - 0.5 * maps[2]), torch.relu(maps[0] - 0.5 * maps[1])]
+    torch.testing.assert_close(combined(), torch.stack(expected))
     method.cognition, method.lam = "baseline", 1.0
-    method.blank_probabilities = torch.tensor([0.3, 0.7])  # gains +0.6, +0.2, -0.2 for class 0
-    expected = torch.relu(0.6 * maps[0] + 0.2 * maps[1] - 0.2 * maps[2])
-    torch.testing.assert_close(method.combine(maps, scores, torch.tensor(0)), expected)
+    # p(blank) = 0.3 for class 0, 0.7 for class 1: gains +0.6, +0.2, -0.2 and +0.2, -0.2.
+    method.blank_probabilities = torch.tensor([0.3, 0.7])
+    expected = [torch.relu(0.6 * maps[0] + 0.2 * maps[1] - 0.2 * maps[2]),
+                torch.relu(0.2 * maps[0] - 0.2 * maps[1])]
+    torch.testing.assert_close(combined(), torch.stack(expected))
     method.cognition = "weighted"
-    expected = 0.9 * maps[0] + 0.5 * maps[1] + 0.1 * maps[2]
-    torch.testing.assert_close(method.combine(maps, scores, torch.tensor(0)), expected)
+    expected = [0.9 * maps[0] + 0.5 * maps[1] + 0.1 * maps[2], 0.9 * maps[0] + 0.5 * maps[1]]
+    torch.testing.assert_close(combined(), torch.stack(expected))
 
 
 def test_maps_are_normalised_and_at_input_size():
@@ -244,10 +255,34 @@ def test_cluster_maps_of_a_batch_equal_those_of_each_image():
         model(region_images(n=3))
     activations = hooked.output
     method = ClusterCAM(model, "features", n_clusters=4, n_init=3)
-    batched = method.cluster_maps(activations)
+    batched, n_found = method.cluster_means(activations)
+    assert n_found == [4, 4, 4]
     for image_activations, image_maps in zip(activations, batched):
-        assert torch.equal(method.cluster_maps(image_activations[None])[0], image_maps)
-        assert len(image_maps) == 4
+        alone, _ = method.cluster_means(image_activations[None])
+        assert torch.equal(alone[0], image_maps)
+
+
+@pytest.mark.parametrize("cognition", ["centered", "baseline", "extremes", "weighted"])
+@pytest.mark.parametrize("score", ["masked", "blur_gain"])
+def test_clustercam_work_outside_the_model_does_not_grow_with_the_batch(cognition, score):
+    """2 or 8 copies of one image cost the same operations outside the model (same k-means
+    iterations, one chunk of masked images): no step loops over the images of a batch."""
+    model = RegionModel()
+    method = ClusterCAM(
+        model, "features", n_clusters=4, cognition=cognition, score=score, blur_kernel=5,
+        chunk_size=64,
+    )
+    image = region_images(n=1)
+    method(image)  # the blank image's scores, once per model
+    counts = []
+    for n_images in (2, 8):  # 8 and 32 masked images: batch shapes, so no padding either way
+        with operations_outside(model) as operations:
+            method(image.expand(n_images, -1, -1, -1))
+        counts.append(operations)
+    assert counts[0] == counts[1]
+    # The engine's work, in inference mode, is counted too: a softmax per chunk it scores (the
+    # masked images; with blur_gain also the blurred images).
+    assert counts[0]["aten.softmax"] == (1 if score == "masked" else 2)
 
 
 def test_k_is_capped_at_the_live_channels_of_an_image():
