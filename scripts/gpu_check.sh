@@ -10,6 +10,9 @@
 #   GPU_CHECK_SMOKE=1 scripts/gpu_check.sh OUT_DIR  # tiny settings on the CPU, to test the script
 #   GPU_CHECK_IMAGES=32 GPU_CHECK_REPEATS=3 ...     # larger bench_speed runs (IMAGES_LARGE: ResNet/VGG)
 #   GPU_CHECK_PART=lite12 scripts/gpu_check.sh OUT  # only the runner on EfficientNet-Lite1 and -2
+#   GPU_CHECK_PART=profile scripts/gpu_check.sh OUT # only profile_scoring on Lite0 and ResNet-50
+#                                                   # (~2 min: Cluster-CAM per call, time inside
+#                                                   # the model)
 #   GPU_CHECK_PACK_TO=DIR ...                       # write the packed files there instead
 #
 # Part `main` (default) also reruns the runner at precision=bf16 and compares its metrics with fp32's
@@ -37,6 +40,7 @@ export HF_HUB_OFFLINE=1 TQDM_MININTERVAL=10
 if [ "${GPU_CHECK_SMOKE:-0}" = 1 ]; then  # runner on 2 photos; limits x GPU_CHECK_SLOWER
     # bench_speed itself is tested by tests/test_bench_speed.py; here it may be cut short.
     device=cpu images=1 large_images=1 repeats=1 models=efficientnet_lite0
+    profile_models=efficientnet_lite0
     slower=${GPU_CHECK_SLOWER:-1}
     export PYTHONPATH=$PYTHONPATH:$PWD/tests  # the runner on the tiny toy model of tests/toys.py
     runner_args=(data.n_images=2 metrics=fast model._target_=toys.tiny_zoo model.name=tiny
@@ -45,7 +49,7 @@ if [ "${GPU_CHECK_SMOKE:-0}" = 1 ]; then  # runner on 2 photos; limits x GPU_CHE
 else
     device=cuda images=${GPU_CHECK_IMAGES:-8} repeats=${GPU_CHECK_REPEATS:-2} slower=1
     large_images=${GPU_CHECK_IMAGES_LARGE:-4}  # ResNet-50, VGG16: ~2,000 / 512 Score-CAM passes
-    models="efficientnet_lite0 resnet50 vgg16"
+    models="efficientnet_lite0 resnet50 vgg16" profile_models="efficientnet_lite0 resnet50"
     runner_args=(metrics=rise)
 fi
 # Seconds each step may take on the GPU (with the two short steps' 30 s each, 570 s in all); the
@@ -94,6 +98,15 @@ if [ "${GPU_CHECK_PART:-main}" = lite12 ]; then
             hydra.run.dir="$out/runner_${device}_$model"
         pack
         pack_maps "${device}_$model"
+    done
+    exit 0
+fi
+if [ "${GPU_CHECK_PART:-main}" = profile ]; then
+    for model in $profile_models; do
+        step "profile_scoring $model" $((60 * slower)) python scripts/profile_scoring.py \
+            --model "$model" --device "$device" --images "$large_images" --repeats "$repeats" \
+            --out "$out/profile_scoring_$model.md"
+        pack
     done
     exit 0
 fi

@@ -104,7 +104,8 @@ def main() -> None:
         passes = counter.forward_images - forward0
         seconds = timed(lambda batch=batch, targets=targets: clustercam(batch, targets))
         rows.append((
-            f"Cluster-CAM K=8, calls of {n_images} images ({sum(operations.values())} operations "
+            f"Cluster-CAM K=8, calls of {n_images} image{'s' * (n_images > 1)} "
+            f"({sum(operations.values())} operations "
             f"outside the model per call; Score-CAM / Cluster-CAM time per image "
             f"{scorecam_seconds / len(images) / (seconds / n_images):.1f}x)", seconds, passes,
         ))
