@@ -8,7 +8,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from clustercam.clustering import _most_typical, kmeans
+from clustercam.clustering import _most_typical, _relocated, kmeans
 
 
 def random_features(n_images: int, n_channels: int, dims: int, seed: int) -> torch.Tensor:
@@ -138,3 +138,14 @@ def test_consensus_keeps_the_partition_most_like_the_others():
     assert result.n_clusters.tolist() == [4, 4]
     again = kmeans(features, 4, n_init=6, seed=0, select="consensus")
     assert torch.equal(result.labels, again.labels)
+
+
+def test_empty_clusters_move_to_the_farthest_channels_in_order():
+    """scikit-learn's rule by hand: the j-th empty cluster moves to the j-th farthest valid
+    channel."""
+    points = torch.arange(5.0).view(1, 5, 1)  # channel c sits at c
+    own = torch.tensor([[[0.1, 5.0, 0.2, 3.0, 1.0]]])  # distances to their own centres
+    invalid = torch.tensor([[[False, True, False, False, False]]])  # channel 1 is not clustered
+    empty = torch.tensor([[[False, True, True]]])  # clusters 1 and 2 lost every channel
+    moved = _relocated(points, own, empty, invalid)  # farthest valid: channel 3, then 4
+    assert moved[0, 0, 1:, 0].tolist() == [3.0, 4.0]
