@@ -125,9 +125,10 @@ class ClusterCAM(CAMMethod):
                 blank = torch.zeros_like(images[:1])
                 self.blank_probabilities = self.model(blank).float().softmax(1)[0]
 
-    def cluster_means(self, activations: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-        """(B, C, h, w) activations -> the (B, K, h, w) mean map of each channel cluster and, per
-        image, the number K_b <= K of non-empty clusters: clusters 0..K_b-1; the others' maps are 0.
+    def cluster_means(self, activations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, h, w) activations -> the (B, K, h, w) mean map of each channel cluster and the
+        (B, K) clusters found: an image's K_b <= K non-empty clusters are 0..K_b-1, the others'
+        maps are 0.
 
         Constant channels are left out.
         """
@@ -146,7 +147,7 @@ class ClusterCAM(CAMMethod):
         members = members * valid[..., None]
         counts = members.sum(1)  # (B, K)
         means = torch.einsum("bck,bchw->bkhw", members, maps) / counts.clamp(min=1)[..., None, None]
-        return means, (counts > 0).sum(1).tolist()
+        return means, counts > 0
 
     def cluster_labels(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, C) contiguous cluster labels of the valid channels, -1 on the others."""
@@ -166,14 +167,13 @@ class ClusterCAM(CAMMethod):
         return labels.to(features.device)
 
     def saliency(self, images, classes, logits, activations):
-        means, n_found = self.cluster_means(activations.detach())
+        means, found = self.cluster_means(activations.detach())
+        n_found = found.sum(1).tolist()  # the host lays out the masked images: a sync
         cluster_maps = [image_means[:n] for image_means, n in zip(means, n_found)]
         substrate = None
         if self.score == "blur_gain":
             substrate = blur(images, self.blur_kernel, self.blur_sigma)
-        scores, found = self.score_table(
-            self.score_masks(images, cluster_maps, classes, substrate), n_found
-        )
+        scores = self.score_table(self.score_masks(images, cluster_maps, classes, substrate), found)
         if substrate is not None:
             blurred = class_scores(
                 self.model, len(images), lambda start, stop: substrate[start:stop], classes,
@@ -182,16 +182,12 @@ class ClusterCAM(CAMMethod):
             scores = scores - blurred[:, None]
         return self.combine(means, scores, found, classes)
 
-    def score_table(
-        self, scores: Sequence[torch.Tensor], n_found: Sequence[int]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per image b, the (K_b,) scores of its clusters -> (B, K) scores (0 for the clusters an
-        image lacks) and the (B, K) clusters found, as `combine` takes them."""
+    @staticmethod
+    def score_table(scores: Sequence[torch.Tensor], found: torch.Tensor) -> torch.Tensor:
+        """Per image b, the (K_b,) scores of its clusters -> (B, K) scores, 0 where `found`
+        (B, K) says a cluster does not exist, as `combine` takes them."""
         flat = torch.cat(list(scores))
-        found = torch.arange(self.n_clusters, device=flat.device) < torch.tensor(
-            list(n_found), device=flat.device
-        )[:, None]
-        return flat.new_zeros(found.shape).masked_scatter_(found, flat), found
+        return flat.new_zeros(found.shape).masked_scatter_(found, flat)
 
     def combine(
         self, maps: torch.Tensor, scores: torch.Tensor, found: torch.Tensor, classes: torch.Tensor

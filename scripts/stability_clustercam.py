@@ -95,7 +95,8 @@ class Runner:
     ) -> tuple[torch.Tensor, float]:
         """(B, H, W) maps exactly as method(images) computes them; seconds of the clustering."""
         start = time.perf_counter()
-        means, n_found = method.cluster_means(activations)
+        means, found = method.cluster_means(activations)
+        n_found = found.sum(1).tolist()
         seconds = time.perf_counter() - start
         scores = []
         for b, (image_means, n) in enumerate(zip(means, n_found)):
@@ -106,7 +107,7 @@ class Runner:
                 )[0]
                 self.n_forward += n
             scores.append(self.scores[memo])
-        raw = method.combine(means, *method.score_table(scores, n_found), classes)
+        raw = method.combine(means, method.score_table(scores, found), found, classes)
         full = minmax_normalize(upsample(raw, images.shape[-2:]))
         return full, seconds
 
