@@ -83,6 +83,18 @@ def test_an_image_gets_the_same_labels_alone_or_in_a_batch(init):
         assert torch.allclose(alone.inertia[0], batched.inertia[b])
 
 
+@pytest.mark.parametrize("init", ["k-means++", "farthest"])
+def test_how_often_the_host_checks_for_convergence_changes_nothing(init):
+    """Restarts that stopped are frozen, so iterations run past convergence (until the next
+    check) leave labels and inertia as they were."""
+    features = random_features(4, 60, 7, seed=3).float()
+    runs = [kmeans(features, 6, n_init=3, seed=1, init=init, check_every=every)
+            for every in (1, 3, 8, 1000)]
+    for run in runs[1:]:
+        assert torch.equal(run.labels, runs[0].labels)
+        assert torch.equal(run.inertia, runs[0].inertia)
+
+
 def test_masked_channels_get_no_label_and_change_nothing():
     features = random_features(1, 50, 4, seed=5)
     valid = torch.ones(1, 50, dtype=torch.bool)
