@@ -13,7 +13,9 @@ skipped with a note.
     python scripts/bench_speed.py --model resnet50 --weights random --device cuda --images 32
 
 Writes results/bench_speed_<device>.md and .csv, and prints the projected time of a 50,000-image
-run for Cluster-CAM (K=8) and for the compare_all runner workload with the `rise` metrics.
+run for Cluster-CAM (K=8) and for the compare_all runner workload with the `rise` metrics; with
+`--runner RUN_DIR`, also the runner's own per-image seconds against this floor and the
+50,000-image run they project (scripts/gpu_check.sh runs the runner, then this).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -84,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--runner", type=Path, default=None, metavar="RUN_DIR",
+                        help="a run folder of the runner (e.g. experiment=compare_all "
+                        "metrics=rise) on this model and device: its per-image seconds go in "
+                        "the tables against this floor, and project the 50,000-image run")
     args = parser.parse_args(argv)
     weights = args.weights or ("imagenet" if args.model == "efficientnet_lite0" else "random")
     zoo = load_model(args.model, weights=weights, device=args.device)
@@ -93,8 +100,10 @@ def main(argv: list[str] | None = None) -> None:
         f"python scripts/bench_speed.py --model {args.model} --weights {weights} "
         f"--device {args.device} --images {args.images} --chunk-size {chunk_size} "
         f"--repeats {args.repeats} --precision {args.precision}"
+        + (f" --runner {args.runner}" if args.runner else "")
     )
-    run(zoo, args.images, chunk_size, args.repeats, args.precision, args.out, command)
+    run(zoo, args.images, chunk_size, args.repeats, args.precision, args.out, command,
+        runner=args.runner)
 
 
 def run(
@@ -106,10 +115,12 @@ def run(
     out: Path,
     command: str,
     cluster_sizes: tuple[int, ...] = (8, 32),
+    runner: Path | None = None,
 ) -> list[Row]:
     """Measures every row on `n_images` bundled photos; writes the tables and prints projections.
 
     `cluster_sizes` are the Cluster-CAM K's timed; K=8 (the runner's default) must be among them.
+    `runner`: a run folder whose per-image costs are set against this floor (`runner_lines`).
     """
     if n_images < 1 or repeats < 1 or chunk_size < 1:
         raise ValueError("--images, --repeats and --chunk-size must all be >= 1")
@@ -125,6 +136,7 @@ def run(
     original = logits.softmax(1).gather(1, classes[:, None])[:, 0]
     floor = floor_seconds(counter, images, chunk_size)
     print(f"floor: {1000 * floor:.3f} ms per image at batch {chunk_size} on {zoo.device}")
+    the_runner = runner_lines(runner, floor) if runner else []
 
     rows = our_rows(counter, zoo.target_layer, chunk_size, cluster_sizes) + their_rows(
         counter, resolve_layer(model, zoo.target_layer), chunk_size
@@ -138,7 +150,7 @@ def run(
     def save(final_notes: list[str]) -> None:
         set_pearsons(measured)
         write_tables(measured, floor, chunk_size, zoo, n_images, precision, command, out,
-                     notes + final_notes)
+                     notes + final_notes, the_runner)
 
     def add(new_rows: list[Row]) -> None:
         measured.extend(new_rows)
@@ -153,7 +165,7 @@ def run(
         add([measure_and_print(row, counter, images, classes, repeats)])
     projections = project(measured, floor)
     save(projections)
-    print("\n".join(notes + projections))
+    print("\n".join(notes + projections + the_runner))
     return measured
 
 
@@ -385,6 +397,42 @@ def project(rows: list[Row], floor: float) -> list[str]:
     ]
 
 
+def runner_lines(run_dir: Path, floor: float) -> list[str]:
+    """The runner's own per-image costs (method + its metrics, each method's row counting the
+    shared original pass and endpoints) against `floor`, and the 50,000-image run they project.
+
+    Read from per_image.csv, which a run cut short by a time limit also has.
+    """
+    rows = pd.read_csv(run_dir / "per_image.csv").dropna(subset=["seconds", "metric_seconds"])
+    if rows.empty:  # unreadable images cost nothing; invalid maps did cost their method's time
+        raise ValueError(f"{run_dir / 'per_image.csv'} has no explained image to measure")
+    rows = rows.assign(total_seconds=rows["seconds"] + rows["metric_seconds"],
+                       total_forward=rows["forward"] + rows["metric_forward"])
+    by_method = rows.groupby("method", sort=False)
+    means = by_method[["total_seconds", "total_forward", "tail"]].mean()
+    seconds, forward = means["total_seconds"].sum(), means["total_forward"].sum()
+    lines = [
+        f"## The runner: `{run_dir}`",
+        "",
+        "Per image, each method with its metrics (both include the shared original pass and "
+        "endpoints); tail passes are not in the floor.",
+        "",
+        "| method | images | seconds/image | forwards/image | tail/image | overhead |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(f"| {method} | {by_method.size()[method]} | {row['total_seconds']:.4f} | "
+          f"{row['total_forward']:.0f} | {row['tail']:.0f} | "
+          f"{row['total_seconds'] / (row['total_forward'] * floor):.2f} |"
+          for method, row in means.iterrows()),
+        f"| all methods | {rows['image_id'].nunique()} | {seconds:.4f} | {forward:.0f} | "
+        f"{means['tail'].sum():.0f} | {seconds / (forward * floor):.2f} |",
+        "",
+        f"Projected {FULL_RUN_IMAGES:,} images from the runner's measured per-image seconds: "
+        f"{seconds * FULL_RUN_IMAGES / 3600:.2f} h ({forward * floor * FULL_RUN_IMAGES / 3600:.2f}"
+        " h of forward floor).",
+    ]
+    return lines
+
+
 def write_tables(
     rows: list[Row],
     floor: float,
@@ -395,6 +443,7 @@ def write_tables(
     command: str,
     out: Path,
     notes: list[str],
+    runner: list[str],
 ) -> None:
     header = ["library", "method", "batch", "seconds/image", "warm-up s", "forwards/image",
               "backwards/image", "overhead", "peak MiB", "pearson", "pearson vs"]
@@ -429,6 +478,7 @@ def write_tables(
         *("| " + " | ".join(line) + " |" for line in table),
         "",
         *(f"- {note}" for note in notes),
+        *(["", *runner] if runner else []),
     ]
     (out / f"bench_speed_{device}.md").write_text("\n".join(lines) + "\n")
 

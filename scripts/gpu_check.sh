@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU measurement of docs/performance.md as one prepared command (under 10 minutes on one
-# H100/H200): bench_speed on Lite0 (ImageNet weights), ResNet-50 and VGG16 (random weights), then
-# the runner (compare_all, metrics=rise, maps saved) on the 22 bundled photos and its per-image
-# seconds against the forward floor. Everything lands under $1 and is packed into
+# H100/H200): the runner (compare_all, metrics=rise, maps saved) on the 22 bundled photos, then
+# bench_speed on Lite0 (ImageNet weights; its tables also set the runner's per-image seconds
+# against Lite0's forward floor), ResNet-50 and VGG16 (random weights). Everything lands under $1
+# and is packed into
 # $1/gpu_check.tar.gz, the runner's saved maps apart into gpu_check_maps_<run>.tar.gz.part00, 01..
 # (the device tool copies back a few files of at most 16 MiB only).
 #
@@ -52,13 +53,13 @@ else
     models="efficientnet_lite0 resnet50 vgg16" profile_models="efficientnet_lite0 resnet50"
     runner_args=(metrics=rise)
 fi
-# Seconds each step may take on the GPU (with the two short steps' 30 s each, 570 s in all); the
-# smoke run is `slower`.
+# Seconds each step may take on the GPU (with the short comparison step's 30 s, 570 s in all);
+# the smoke run is `slower`.
 # bench_speed rewrites its tables after every row, so a step cut short keeps what it measured.
 # Sized from the H200 run of 2026-11-27 (results/gpu_h200): the fp32 runner warms up on its first
 # batch (all 22 photos), so it runs the photos twice; SS-CAM's 35 samples dominate it.
 declare -A limit=([efficientnet_lite0]=70 [runner]=${GPU_CHECK_RUNNER_LIMIT:-220} [resnet50]=70
-    [vgg16]=60 [runner_bf16]=90)
+    [vgg16]=60 [runner_bf16]=120)
 # GPU_CHECK_RUNNER_ARGS: more overrides for every runner step (e.g. a smaller methods.sscam.n_samples)
 read -r -a extra <<<"${GPU_CHECK_RUNNER_ARGS:-}"
 runner_args+=("${extra[@]}")
@@ -73,11 +74,13 @@ step() {  # step NAME SECONDS COMMAND...: runs it with a time limit, its output 
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
   python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 } >>"$log" 2>&1
-bench() {
-    local n=$images
-    [ "$1" = efficientnet_lite0 ] || n=$large_images
-    step "bench_speed $1" $((limit[$1] * slower)) python scripts/bench_speed.py --model "$1" \
-        --device "$device" --images "$n" --repeats "$repeats" --out "$out/bench_$1"
+bench() {  # bench MODEL [more bench_speed arguments]
+    local n=$images model=$1
+    shift
+    [ "$model" = efficientnet_lite0 ] || n=$large_images
+    step "bench_speed $model" $((limit[$model] * slower)) python scripts/bench_speed.py \
+        --model "$model" --device "$device" --images "$n" --repeats "$repeats" \
+        --out "$out/bench_$model" "$@"
 }
 to=${GPU_CHECK_PACK_TO:-$out}
 pack() {  # after every step, so a run cut short still returns what it measured
@@ -110,43 +113,11 @@ if [ "${GPU_CHECK_PART:-main}" = profile ]; then
     done
     exit 0
 fi
-# Lite0 first (its floor is the runner's), then the runner, then the other models.
-bench efficientnet_lite0
+# The runner first, then bench_speed on Lite0, whose tables set the runner's per-image seconds
+# against Lite0's floor (and project the 50,000-image run from them), then the other models.
 step runner $((limit[runner] * slower)) python run.py experiment=compare_all "${runner_args[@]}" \
     device="$device" save_maps=true hydra.run.dir="$out/runner_$device"
-step "runner vs floor" 30 python - "$out" "$device" <<'PY'
-"""Per-image seconds of the runner against the floor of its forward passes (Lite0's floor)."""
-import re
-import sys
-from pathlib import Path
-
-import pandas as pd
-
-out, device = Path(sys.argv[1]), sys.argv[2]
-floor_file = out / "bench_efficientnet_lite0" / f"bench_speed_{device}.md"
-found = floor_file.exists() and re.search(r"Floor: ([0-9.]+) ms", floor_file.read_text())
-floor = float(found.group(1)) / 1000 if found else float("nan")  # NaN: bench_speed cut short
-# per_image.csv, not summary.csv: a runner cut short by its time limit has only the former.
-rows = pd.read_csv(out / f"runner_{device}" / "per_image.csv")
-means = rows.groupby("method", sort=False)[
-    ["seconds", "forward", "metric_seconds", "metric_forward", "tail"]].mean()
-seconds = means["seconds"] + means["metric_seconds"]
-forward = means["forward"] + means["metric_forward"]
-table = pd.DataFrame({
-    "images": rows.groupby("method", sort=False).size(), "seconds": seconds, "forward": forward,
-    "tail": means["tail"], "floor_x": seconds / (forward * floor),
-}).reset_index()
-lines = [
-    f"floor {1000 * floor:.4f} ms per image (Lite0, bench_speed); per method: method + metric "
-    "seconds per image, full forward passes (each method row also counts the shared original "
-    "pass and endpoints), tail passes (not in the floor), ratio to the floor",
-    table.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
-    f"all methods: {seconds.sum():.4f} s per image, {forward.sum():.0f} forwards, "
-    f"{seconds.sum() / (forward.sum() * floor):.2f}x the floor",
-]
-(out / "runner_vs_floor.txt").write_text("\n".join(lines) + "\n")
-print("\n".join(lines))
-PY
+bench efficientnet_lite0 --runner "$out/runner_$device"
 pack
 pack_maps "$device"
 for model in $models; do

@@ -54,6 +54,37 @@ def test_bench_speed_cut_short_keeps_the_rows_measured(tmp_path: Path, monkeypat
     assert "cut short: 5 of" in (tmp_path / "bench_speed_cpu.md").read_text()
 
 
+def test_the_runners_own_seconds_against_the_floor_by_hand(tmp_path: Path):
+    columns = "image_id,method,forward,seconds,metric_forward,metric_seconds,tail,skipped"
+    (tmp_path / "per_image.csv").write_text("\n".join([
+        columns,
+        "x,a,40,0.4,60,0.5,0,",  # a: 1.0 s and 100 forwards per image on average
+        "y,a,40,0.6,60,0.5,0,",
+        "x,b,1,0.1,59,1.3,2,",  # b: 1.4 s and 60 forwards per image
+        "y,b,1,0.1,59,1.3,2,invalid map (constant or not finite)",  # its time was still spent
+        "z,a,,,,,,unreadable image",  # costs nothing
+        "z,b,,,,,,unreadable image",
+    ]) + "\n")
+    lines = bench_speed.runner_lines(tmp_path, floor=0.01)
+    assert "| a | 2 | 1.0000 | 100 | 0 | 1.00 |" in lines
+    assert "| b | 2 | 1.4000 | 60 | 2 | 2.33 |" in lines
+    assert "| all methods | 2 | 2.4000 | 160 | 2 | 1.50 |" in lines
+    assert lines[-1].startswith("Projected 50,000 images from the runner's measured per-image "
+                                "seconds: 33.33 h (22.22 h of forward floor)")
+
+
+def test_bench_speed_writes_the_runner_beside_its_rows(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "per_image.csv").write_text(
+        "image_id,method,forward,seconds,metric_forward,metric_seconds,tail,skipped\n"
+        "x,a,40,0.4,60,0.5,0,\n"
+    )
+    bench_speed.run(tiny_zoo(size=32), 1, 4, 1, "fp32", tmp_path, "test", (8,), runner=run_dir)
+    markdown = (tmp_path / "bench_speed_cpu.md").read_text()
+    assert f"## The runner: `{run_dir}`" in markdown and "| all methods | 1 |" in markdown
+
+
 def test_other_libraries_hold_no_hooks_between_their_calls():
     """pytorch-grad-cam's hooks copy the layer's output to the host on every forward: left on
     while our rows run, they slowed ours 3x on an H200. Built per call, released after."""
