@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch import nn
 
@@ -41,6 +40,7 @@ from clustercam import ClusterCAM
 from clustercam.base import resolve_layer
 from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.devices import set_numerics
+from clustercam.bench.records import read_per_image
 from clustercam.bench.zoo import MODELS, ZooModel, load_model
 from clustercam.cost import PRECISIONS, CostCounter, counted
 from clustercam.ops import minmax_normalize, upsample
@@ -403,9 +403,9 @@ def runner_lines(run_dir: Path, floor: float) -> list[str]:
 
     Read from per_image.csv, which a run cut short by a time limit also has.
     """
-    rows = pd.read_csv(run_dir / "per_image.csv").dropna(subset=["seconds", "metric_seconds"])
+    rows = read_per_image(run_dir).dropna(subset=["seconds", "metric_seconds"])
     if rows.empty:  # unreadable images cost nothing; invalid maps did cost their method's time
-        raise ValueError(f"{run_dir / 'per_image.csv'} has no explained image to measure")
+        raise ValueError(f"{run_dir} has no explained image in its per-image records to measure")
     rows = rows.assign(total_seconds=rows["seconds"] + rows["metric_seconds"],
                        total_forward=rows["forward"] + rows["metric_forward"])
     by_method = rows.groupby("method", sort=False)

@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from bench_speed import floor_seconds, synchronize
@@ -33,6 +34,8 @@ from clustercam.bench.zoo import MODELS, load_model
 from clustercam.cost import counted, operations_outside
 from clustercam.scoring import class_scores
 from metrics import deletion, insertion
+
+Result = TypeVar("Result")
 
 
 def main() -> None:
@@ -109,7 +112,8 @@ def main() -> None:
             f"outside the model per call; Score-CAM / Cluster-CAM time per image "
             f"{scorecam_seconds / len(images) / (seconds / n_images):.1f}x)", seconds, passes,
         ))
-    explanation = scorecam(images, classes)
+    explanation, *scorecam_share = inside_model(
+        zoo.model, zoo.device, lambda: scorecam(images, classes))
     metrics = [deletion("rise"), insertion("rise")]
     ends = [metric.endpoints(counter, images, classes, chunk) for metric in metrics]
 
@@ -118,11 +122,11 @@ def main() -> None:
             metric(counter, images, explanation.maps, classes, metric_ends, chunk)
 
     shares = [  # (what, seconds of one call, seconds of it inside the model's forward passes)
-        ("Score-CAM", *inside_model(zoo.model, zoo.device, lambda: scorecam(images, classes))),
-        ("Cluster-CAM K=8", *inside_model(
-            zoo.model, zoo.device, lambda: clustercam(images, classes))),
+        ("Score-CAM", *scorecam_share),
+        ("Cluster-CAM K=8",
+         *inside_model(zoo.model, zoo.device, lambda: clustercam(images, classes))[1:]),
         ("deletion + insertion (rise) of the Score-CAM maps",
-         *inside_model(zoo.model, zoo.device, score_maps)),
+         *inside_model(zoo.model, zoo.device, score_maps)[1:]),
     ]
     activities = [ProfilerActivity.CPU] + (
         [ProfilerActivity.CUDA] if zoo.device.type == "cuda" else [])
@@ -155,9 +159,10 @@ def main() -> None:
 
 
 def inside_model(
-    model: nn.Module, device: torch.device, work: Callable[[], object]
-) -> tuple[float, float]:
-    """Seconds of one call of `work` and the seconds of it spent inside `model`'s forwards."""
+    model: nn.Module, device: torch.device, work: Callable[[], Result]
+) -> tuple[Result, float, float]:
+    """What one call of `work` returns, its seconds and the seconds of it spent inside `model`'s
+    forward passes."""
     inside, entered = 0.0, 0.0
 
     def enter(*_: object) -> None:
@@ -174,9 +179,9 @@ def inside_model(
     try:
         synchronize(device)
         start = time.perf_counter()
-        work()
+        result = work()
         synchronize(device)
-        return time.perf_counter() - start, inside
+        return result, time.perf_counter() - start, inside
     finally:
         for handle in handles:
             handle.remove()
