@@ -138,9 +138,13 @@ def run(
     print(f"floor: {1000 * floor:.3f} ms per image at batch {chunk_size} on {zoo.device}")
     the_runner = runner_lines(runner, floor) if runner else []
 
-    rows = our_rows(counter, zoo.target_layer, chunk_size, cluster_sizes) + their_rows(
-        counter, resolve_layer(model, zoo.target_layer), chunk_size
-    )
+    rows = our_rows(counter, zoo.target_layer, chunk_size, cluster_sizes)
+    if precision == "fp32":
+        rows += their_rows(counter, resolve_layer(model, zoo.target_layer), chunk_size)
+    else:  # and the comparison is only fair at equal precision
+        rows.append(Row("", "note", none, reference="pytorch-grad-cam and torchcam rows: "
+                        "fp32 only (pytorch-grad-cam hands activations to NumPy, which has no "
+                        "bfloat16)"))
     notes = [row.reference for row in rows if row.library == "note"]
     rows = [row for row in rows if row.library != "note"]
     # Our batch rows and the metrics first, then the other libraries, one-image rows last (the

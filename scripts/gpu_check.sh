@@ -53,13 +53,13 @@ else
     models="efficientnet_lite0 resnet50 vgg16" profile_models="efficientnet_lite0 resnet50"
     runner_args=(metrics=rise)
 fi
-# Seconds each step may take on the GPU (with the short comparison step's 30 s, 570 s in all);
-# the smoke run is `slower`.
+# Seconds each step may take on the GPU (with the comparison step's 15 s, 550 s in all); the
+# smoke run is `slower`.
 # bench_speed rewrites its tables after every row, so a step cut short keeps what it measured.
 # Sized from the H200 run of 2026-11-27 (results/gpu_h200): the fp32 runner warms up on its first
 # batch (all 22 photos), so it runs the photos twice; SS-CAM's 35 samples dominate it.
-declare -A limit=([efficientnet_lite0]=70 [runner]=${GPU_CHECK_RUNNER_LIMIT:-220} [resnet50]=70
-    [vgg16]=60 [runner_bf16]=120)
+declare -A limit=([efficientnet_lite0]=60 [runner]=${GPU_CHECK_RUNNER_LIMIT:-260} [resnet50]=55
+    [vgg16]=50 [runner_bf16]=80 [bench_bf16]=30)
 # GPU_CHECK_RUNNER_ARGS: more overrides for every runner step (e.g. a smaller methods.sscam.n_samples)
 read -r -a extra <<<"${GPU_CHECK_RUNNER_ARGS:-}"
 runner_args+=("${extra[@]}")
@@ -127,6 +127,12 @@ done
 step runner_bf16 $((limit[runner_bf16] * slower)) python run.py experiment=compare_all \
     "${runner_args[@]}" '~methods.sscam' device="$device" precision=bf16 \
     hydra.run.dir="$out/runner_${device}_bf16"
-step "bf16 vs fp32" 30 python scripts/compare_runs.py "$out/runner_$device" \
+step "bf16 vs fp32" 15 python scripts/compare_runs.py "$out/runner_$device" \
     "$out/runner_${device}_bf16" --out "$out/precision_bf16.md"
+# The bf16 floor, and the bf16 runner against it (the 50,000-image projection at bf16); its
+# first rows (our methods in bf16) come within the limit, the rest may be cut short.
+step "bench_speed efficientnet_lite0 bf16" $((limit[bench_bf16] * slower)) python \
+    scripts/bench_speed.py --model efficientnet_lite0 --device "$device" --images "$images" \
+    --repeats 1 --precision bf16 --runner "$out/runner_${device}_bf16" \
+    --out "$out/bench_efficientnet_lite0_bf16"
 pack

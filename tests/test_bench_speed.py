@@ -35,6 +35,16 @@ def test_bench_speed_measures_every_row_and_writes_tables(tmp_path: Path):
     assert "cut short" not in markdown
 
 
+def test_bench_speed_in_bf16_times_our_rows_and_leaves_the_fp32_only_libraries_out(
+    tmp_path: Path,
+):
+    rows = bench_speed.run(tiny_zoo(size=32), 1, 4, 1, "bf16", tmp_path, "test", (8,))
+    assert {row.library for row in rows} == {"ours", "metrics rise"}
+    assert any(row.name == "clustercam k=8" for row in rows)
+    markdown = (tmp_path / "bench_speed_cpu.md").read_text()
+    assert "precision bf16" in markdown and "fp32 only" in markdown
+
+
 def test_bench_speed_cut_short_keeps_the_rows_measured(tmp_path: Path, monkeypatch):
     """A time limit that stops the script mid-way (here: the 6th row) leaves the rows before it."""
     measure, calls = bench_speed.measure, []
