@@ -14,6 +14,9 @@
 #   GPU_CHECK_PART=profile scripts/gpu_check.sh OUT # only profile_scoring on Lite0 and ResNet-50
 #                                                   # (~2 min: Cluster-CAM per call, time inside
 #                                                   # the model)
+#   GPU_CHECK_PART=runner_models scripts/gpu_check.sh OUT  # only the runner, Cluster-CAM and
+#                                                   # Score-CAM, metrics fast, on ResNet-50 and VGG16
+#                                                   # (random weights; ~2 min)
 #   GPU_CHECK_PACK_TO=DIR ...                       # write the packed files there instead
 #
 # Part `main` (default) also reruns the runner at precision=bf16 and compares its metrics with fp32's
@@ -41,7 +44,7 @@ export HF_HUB_OFFLINE=1 TQDM_MININTERVAL=10
 if [ "${GPU_CHECK_SMOKE:-0}" = 1 ]; then  # runner on 2 photos; limits x GPU_CHECK_SLOWER
     # bench_speed itself is tested by tests/test_bench_speed.py; here it may be cut short.
     device=cpu images=1 large_images=1 repeats=1 models=efficientnet_lite0
-    profile_models=efficientnet_lite0
+    profile_models=efficientnet_lite0 runner_models=tiny
     slower=${GPU_CHECK_SLOWER:-1}
     export PYTHONPATH=$PYTHONPATH:$PWD/tests  # the runner on the tiny toy model of tests/toys.py
     runner_args=(data.n_images=2 metrics=fast model._target_=toys.tiny_zoo model.name=tiny
@@ -51,6 +54,7 @@ else
     device=cuda images=${GPU_CHECK_IMAGES:-8} repeats=${GPU_CHECK_REPEATS:-2} slower=1
     large_images=${GPU_CHECK_IMAGES_LARGE:-4}  # ResNet-50, VGG16: ~2,000 / 512 Score-CAM passes
     models="efficientnet_lite0 resnet50 vgg16" profile_models="efficientnet_lite0 resnet50"
+    runner_models="resnet50 vgg16"
     runner_args=(metrics=rise)
 fi
 # Seconds each step may take on the GPU (with the comparison step's 15 s, 550 s in all); the
@@ -109,6 +113,18 @@ if [ "${GPU_CHECK_PART:-main}" = profile ]; then
         step "profile_scoring $model" $((60 * slower)) python scripts/profile_scoring.py \
             --model "$model" --device "$device" --images "$large_images" --repeats "$repeats" \
             --out "$out/profile_scoring_$model.md"
+        pack
+    done
+    exit 0
+fi
+if [ "${GPU_CHECK_PART:-main}" = runner_models ]; then
+    args=()  # runner_args without compare_all's other methods (the smoke run's tiny model stays)
+    for arg in "${runner_args[@]}"; do [[ $arg == methods.* ]] || args+=("$arg"); done
+    for model in $runner_models; do
+        [ "$model" = tiny ] && choice=() || choice=(model="$model" model.weights=random)
+        step "runner $model" $((75 * slower)) python run.py method=clustercam \
+            +method@methods.scorecam=scorecam "${args[@]}" metrics=fast "${choice[@]}" \
+            device="$device" hydra.run.dir="$out/runner_${device}_$model"
         pack
     done
     exit 0
