@@ -57,13 +57,15 @@ else
     runner_models="resnet50 vgg16"
     runner_args=(metrics=rise)
 fi
-# Seconds each step may take on the GPU (with the comparison step's 15 s, 550 s in all); the
+# Seconds each step may take on the GPU (with the comparison step's 15 s, 575 s in all); the
 # smoke run is `slower`.
 # bench_speed rewrites its tables after every row, so a step cut short keeps what it measured.
-# Sized from the H200 run of 2026-11-27 (results/gpu_h200): the fp32 runner warms up on its first
-# batch (all 22 photos), so it runs the photos twice; SS-CAM's 35 samples dominate it.
-declare -A limit=([efficientnet_lite0]=60 [runner]=${GPU_CHECK_RUNNER_LIMIT:-260} [resnet50]=55
-    [vgg16]=50 [runner_bf16]=80 [bench_bf16]=30)
+# Sized from the H200 runs of 2026-11-27 (results/gpu_h200/gpu_check.log: runner 244 s, Lite0 45,
+# ResNet-50 55, VGG16 45, bf16 runner 54, comparison 12, bf16 bench 28; 490 s in all): the fp32
+# runner warms up on its first batch (all 22 photos), so it runs the photos twice; SS-CAM's 35
+# samples dominate it (84 s of warm-up).
+declare -A limit=([efficientnet_lite0]=55 [runner]=${GPU_CHECK_RUNNER_LIMIT:-275} [resnet50]=65
+    [vgg16]=55 [runner_bf16]=70 [bench_bf16]=40)
 # GPU_CHECK_RUNNER_ARGS: more overrides for every runner step (e.g. a smaller methods.sscam.n_samples)
 read -r -a extra <<<"${GPU_CHECK_RUNNER_ARGS:-}"
 runner_args+=("${extra[@]}")
