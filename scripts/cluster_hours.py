@@ -1,13 +1,15 @@
 """Expected GPU-hours of the full validation protocol per method, from measured per-image seconds.
 
     python scripts/cluster_hours.py results/bench_speed_cuda.csv --images 50000 --shards 20
+    python scripts/cluster_hours.py RUN_DIR --images 50000 --shards 20
 
-Reads the CSV of scripts/bench_speed.py (one GPU, the `rise` metrics) and prints, for each method
-of experiment=imagenet_shards (one job per shard and method), the seconds per image of the method
-and of its metrics (each job computes its own curve endpoints), the GPU-hours of all images, and
-the hours of one shard job (which sets hydra.launcher.timeout_min). Data loading and the records
-are not in bench_speed's numbers: treat these hours as a lower bound. Writes the table to
-results/cluster_hours.md with --out.
+Reads the CSV of scripts/bench_speed.py (one GPU, the `rise` metrics), or the per-image records of
+a run on a GPU (every method it ran), and prints, for each method, the seconds per image of the
+method and of its metrics (each job of experiment=imagenet_shards, one per shard and method,
+computes its own curve endpoints; a run's records count them in every method's row), the GPU-hours
+of all images, and the hours of one shard job (which sets hydra.launcher.timeout_min). Data
+loading and the records are in neither's seconds: treat these hours as a lower bound. Writes the
+table to results/cluster_hours.md with --out.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import argparse
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+
+from clustercam.bench.records import read_per_image
 
 # Method of the imagenet_shards sweep -> its row in bench_speed (library `ours`).
 SPEED_ROWS = {
@@ -58,6 +62,25 @@ def gpu_hours(speed_csv: Path, n_images: int, n_shards: int) -> list[dict[str, f
     return table
 
 
+def run_gpu_hours(run_dir: Path, n_images: int, n_shards: int) -> list[dict[str, float | str]]:
+    """As `gpu_hours`, from the mean per-image seconds of every method a run explained."""
+    rows = read_per_image(run_dir).dropna(subset=["seconds", "metric_seconds"])
+    if rows.empty:
+        raise ValueError(f"{run_dir} has no explained image in its per-image records")
+    means = rows.groupby("method", sort=False)[["seconds", "metric_seconds"]].mean()
+    table = []
+    for method, row in means.iterrows():
+        hours = n_images * (row["seconds"] + row["metric_seconds"]) / 3600
+        table.append({
+            "method": method,
+            "method s/image": row["seconds"],
+            "metrics s/image": row["metric_seconds"],
+            "GPU-hours": hours,
+            "hours per shard": hours / n_shards,
+        })
+    return table
+
+
 def markdown(table: Sequence[dict[str, float | str]], n_images: int, n_shards: int) -> str:
     header = list(table[0])
     lines = [
@@ -79,12 +102,14 @@ def markdown(table: Sequence[dict[str, float | str]], n_images: int, n_shards: i
 def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("speed_csv", type=Path, help="results/bench_speed_cuda.csv")
+    parser.add_argument("measured", type=Path,
+                        help="results/bench_speed_cuda.csv, or a run folder (its per_image.csv)")
     parser.add_argument("--images", type=int, default=50_000)
     parser.add_argument("--shards", type=int, default=20)
     parser.add_argument("--out", type=Path, help="also write the table to this .md file")
     args = parser.parse_args(argv)
-    text = markdown(gpu_hours(args.speed_csv, args.images, args.shards), args.images, args.shards)
+    hours = run_gpu_hours if args.measured.is_dir() else gpu_hours
+    text = markdown(hours(args.measured, args.images, args.shards), args.images, args.shards)
     if args.out:
         args.out.write_text(text)
     print(text, end="")

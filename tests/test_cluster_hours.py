@@ -1,4 +1,4 @@
-"""GPU-hours per method from a bench_speed CSV, against hand arithmetic."""
+"""GPU-hours per method from a bench_speed CSV or a run's records, against hand arithmetic."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import csv
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import cluster_hours
+
+from clustercam.bench.columns import COLUMNS
+from clustercam.bench.records import PER_IMAGE
 
 
 def speed_csv(path: Path, seconds: dict[tuple[str, str], float]) -> Path:
@@ -40,3 +44,19 @@ def test_a_csv_without_metric_rows_says_so(tmp_path: Path) -> None:
     path = speed_csv(tmp_path / "s.csv", {("ours", "gradcam"): 0.1})
     with pytest.raises(ValueError, match=r"no `metrics rise` rows; run bench_speed\.py"):
         cluster_hours.gpu_hours(path, 10, 1)
+
+
+def test_hours_from_a_runs_records_are_the_mean_seconds_of_each_method(tmp_path: Path) -> None:
+    rows = []
+    for image, (cc, sc) in {"a": (0.01, 0.3), "b": (0.03, 0.5)}.items():
+        for method, seconds in (("clustercam", cc), ("scorecam", sc)):
+            row = dict.fromkeys(COLUMNS, 0.0)
+            row.update(image_id=image, method=method, path="", target_name="", skipped="",
+                       label=1, target=1, seconds=seconds, metric_seconds=0.1)
+            rows.append(row)
+    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(tmp_path / PER_IMAGE, index=False)
+    table = cluster_hours.run_gpu_hours(tmp_path, 36_000, 4)
+    assert [row["method"] for row in table] == ["clustercam", "scorecam"]
+    assert table[1]["GPU-hours"] == pytest.approx(36_000 * (0.4 + 0.1) / 3600)  # 5 h
+    text = cluster_hours.main([str(tmp_path), "--images", "36000", "--shards", "4"])
+    assert "| clustercam | 0.0200 | 0.1000 | 1.20 | 0.30 |" in text
