@@ -57,14 +57,14 @@ else
     runner_models="resnet50 vgg16"
     runner_args=(metrics=rise)
 fi
-# Seconds each step may take on the GPU (with the comparison step's 15 s, 575 s in all); the
+# Seconds each step may take on the GPU (with the comparison step's 20 s, 565 s in all); the
 # smoke run is `slower`.
 # bench_speed rewrites its tables after every row, so a step cut short keeps what it measured.
 # Sized from the H200 runs of 2026-11-27 (results/gpu_h200/gpu_check.log: runner 244 s, Lite0 45,
 # ResNet-50 55, VGG16 45, bf16 runner 54, comparison 12, bf16 bench 28; 490 s in all): the fp32
 # runner warms up on its first batch (all 22 photos), so it runs the photos twice; SS-CAM's 35
 # samples dominate it (84 s of warm-up).
-declare -A limit=([efficientnet_lite0]=55 [runner]=${GPU_CHECK_RUNNER_LIMIT:-275} [resnet50]=65
+declare -A limit=([efficientnet_lite0]=55 [runner]=${GPU_CHECK_RUNNER_LIMIT:-260} [resnet50]=65
     [vgg16]=55 [runner_bf16]=70 [bench_bf16]=40)
 # GPU_CHECK_RUNNER_ARGS: more overrides for every runner step (e.g. a smaller methods.sscam.n_samples)
 read -r -a extra <<<"${GPU_CHECK_RUNNER_ARGS:-}"
@@ -145,7 +145,7 @@ done
 step runner_bf16 $((limit[runner_bf16] * slower)) python run.py experiment=compare_all \
     "${runner_args[@]}" '~methods.sscam' device="$device" precision=bf16 \
     hydra.run.dir="$out/runner_${device}_bf16"
-step "bf16 vs fp32" 15 python scripts/compare_runs.py "$out/runner_$device" \
+step "bf16 vs fp32" 20 python scripts/compare_runs.py "$out/runner_$device" \
     "$out/runner_${device}_bf16" --out "$out/precision_bf16.md"
 # The bf16 floor, and the bf16 runner against it (the 50,000-image projection at bf16); its
 # first rows (our methods in bf16) come within the limit, the rest may be cut short.
