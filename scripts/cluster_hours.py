@@ -19,7 +19,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from clustercam.bench.records import read_per_image
+from clustercam.bench.records import method_costs
 
 # Method of the imagenet_shards sweep -> its row in bench_speed (library `ours`).
 SPEED_ROWS = {
@@ -46,35 +46,34 @@ def gpu_hours(speed_csv: Path, n_images: int, n_shards: int) -> list[dict[str, f
         metrics = seconds[METRICS, "per method"] + seconds[METRICS, "endpoints"]
     except KeyError:
         raise ValueError(f"{speed_csv} has no `{METRICS}` rows; run bench_speed.py") from None
-    table = []
-    for method, speed_row in SPEED_ROWS.items():
+    for speed_row in SPEED_ROWS.values():
         if ("ours", speed_row) not in seconds:
             raise ValueError(f"{speed_csv} has no batch row for `{speed_row}` (library ours)")
-        per_image = seconds["ours", speed_row] + metrics
-        hours = n_images * per_image / 3600
-        table.append({
-            "method": method,
-            "method s/image": seconds["ours", speed_row],
-            "metrics s/image": metrics,
-            "GPU-hours": hours,
-            "hours per shard": hours / n_shards,
-        })
-    return table
+    return hours_table(
+        [(method, seconds["ours", row], metrics) for method, row in SPEED_ROWS.items()],
+        n_images, n_shards,
+    )
 
 
 def run_gpu_hours(run_dir: Path, n_images: int, n_shards: int) -> list[dict[str, float | str]]:
     """As `gpu_hours`, from the mean per-image seconds of every method a run explained."""
-    rows = read_per_image(run_dir).dropna(subset=["seconds", "metric_seconds"])
-    if rows.empty:
-        raise ValueError(f"{run_dir} has no explained image in its per-image records")
-    means = rows.groupby("method", sort=False)[["seconds", "metric_seconds"]].mean()
+    costs = method_costs(run_dir)
+    return hours_table(
+        list(zip(costs.index, costs["seconds"], costs["metric_seconds"])), n_images, n_shards
+    )
+
+
+def hours_table(
+    seconds: Sequence[tuple[str, float, float]], n_images: int, n_shards: int
+) -> list[dict[str, float | str]]:
+    """(method, method s/image, metrics s/image) triples -> the table's rows."""
     table = []
-    for method, row in means.iterrows():
-        hours = n_images * (row["seconds"] + row["metric_seconds"]) / 3600
+    for method, method_seconds, metric_seconds in seconds:
+        hours = n_images * (method_seconds + metric_seconds) / 3600
         table.append({
             "method": method,
-            "method s/image": row["seconds"],
-            "metrics s/image": row["metric_seconds"],
+            "method s/image": method_seconds,
+            "metrics s/image": metric_seconds,
             "GPU-hours": hours,
             "hours per shard": hours / n_shards,
         })

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
-from bench_speed import floor_seconds, synchronize
+from bench_speed import default_weights, floor_seconds, synchronize
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from baselines import RISE, ScoreCAM
 from clustercam import ClusterCAM
 from clustercam.bench.data import bundled_samples, load_image
-from clustercam.bench.devices import set_numerics
+from clustercam.bench.devices import AUTO, resolved_chunk_size, set_numerics
 from clustercam.bench.zoo import MODELS, load_model
 from clustercam.cost import counted, operations_outside
 from clustercam.scoring import class_scores
@@ -48,10 +48,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args()
-    weights = args.weights or ("imagenet" if args.model == "efficientnet_lite0" else "random")
+    weights = args.weights or default_weights(args.model)
     zoo = load_model(args.model, weights=weights, device=args.device)
     set_numerics(zoo.device, "fp32")
-    chunk = args.chunk_size or (256 if zoo.device.type == "cuda" else 16)
+    chunk = resolved_chunk_size(args.chunk_size or AUTO, args.device)
     counter = counted(zoo.model.eval())
     samples = bundled_samples()
     images = torch.stack([zoo.transform(load_image(samples[i % len(samples)].path))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clustercam.bench.records import read_per_image
+from clustercam.bench.records import method_costs
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "gpu_h200"
@@ -15,9 +15,8 @@ SIX_METHODS = ["clustercam", "gradcam", "gradcampp", "scorecam", "random", "cent
 
 def mean_seconds(run: str) -> tuple[dict[str, float], dict[str, float]]:
     """Per method: mean method seconds and mean method + metrics seconds per image."""
-    rows = read_per_image(RUNS / run).query("skipped == ''")
-    means = rows.groupby("method")[["seconds", "metric_seconds"]].mean()
-    return means["seconds"].to_dict(), means.sum(axis=1).to_dict()
+    costs = method_costs(RUNS / run)
+    return costs["seconds"].to_dict(), (costs["seconds"] + costs["metric_seconds"]).to_dict()
 
 
 @pytest.mark.parametrize(

@@ -164,6 +164,19 @@ def read_per_image(run_dir: Path) -> pd.DataFrame:
     return table
 
 
+COST_COLUMNS = ["seconds", "metric_seconds", "forward", "metric_forward", "tail"]
+
+
+def method_costs(run_dir: Path) -> pd.DataFrame:
+    """Per method (in run order): the images it explained and the mean of each COST_COLUMNS over
+    them; what speed reports and GPU-hour estimates read from a run (one cut short too)."""
+    rows = read_per_image(run_dir).dropna(subset=["seconds", "metric_seconds"])
+    if rows.empty:  # unreadable images cost nothing; invalid maps did cost their method's time
+        raise ValueError(f"{run_dir} has no explained image in its per-image records to measure")
+    by_method = rows.groupby("method", sort=False)
+    return by_method[COST_COLUMNS].mean().assign(images=by_method.size())
+
+
 def finished_rows(run_dir: Path, methods: Sequence[str]) -> list[dict[str, str]]:
     """The rows (as written, text cells) of the images that have a row for every method.
 
