@@ -126,7 +126,7 @@ class PytorchGradCAM:
                     targets=[_ClassScore(classes, b) for b in range(len(images))],
                 )
                 raw = torch.as_tensor(raw, device=images.device).float()
-                maps = minmax_normalize(upsample(raw, images.shape[-2:]))
+                maps = minmax_normalize(upsample(raw, images.shape[-2:]), over=(-2, -1))
         finally:
             handle.remove()
             self._release(cam)

@@ -74,7 +74,9 @@ class GroupCAM(CAMMethod):
         (gradients,) = torch.autograd.grad(target_logits, activations)
         weighted = (gradients.mean(dim=(2, 3), keepdim=True) * activations).detach().float()
         size = images.shape[-2:]
-        group_maps = [maps[~is_constant(maps)] for maps in map(self.group_maps, weighted)]
+        group_maps = [
+            maps[~is_constant(maps, over=(-2, -1))] for maps in map(self.group_maps, weighted)
+        ]
         blurred = blur(images.detach(), self.blur_kernel, self.blur_sigma)
         scores = self.score_masks(images.detach(), group_maps, classes, substrate=blurred)
         baseline = class_scores(
@@ -82,7 +84,9 @@ class GroupCAM(CAMMethod):
             self.chunk_size,
         )
         saliency = [
-            torch.einsum("g,ghw->hw", gains - base, minmax_normalize(upsample(maps, size)))
+            torch.einsum(
+                "g,ghw->hw", gains - base, minmax_normalize(upsample(maps, size), over=(-2, -1))
+            )
             if len(maps)
             else images.new_zeros(size)
             for maps, gains, base in zip(group_maps, scores, baseline)

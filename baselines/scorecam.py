@@ -37,7 +37,7 @@ class ScoreCAM(CAMMethod):
 
     def saliency(self, images, classes, logits, activations):
         activations = activations.detach().float()
-        active = [a[~is_constant(a)] for a in activations]
+        active = [a[~is_constant(a, over=(-2, -1))] for a in activations]
         output = "logit" if self.variant == "channel_softmax" else "probability"
         scores = self.score_masks(images, active, classes, output=output)
         maps = []

@@ -69,7 +69,8 @@ class SSCAM(ScoreCAM):
             copies = order[start:stop]
             mask_index = mask_of[copies]
             which = owner[mask_index].to(images.device)
-            masks = minmax_normalize(upsample(flat_maps[mask_index].float(), images.shape[-2:]))
+            masks = upsample(flat_maps[mask_index].float(), images.shape[-2:])
+            masks = minmax_normalize(masks, over=(-2, -1))
             draws, draw_index = torch.unique_consecutive(draw_of[copies], return_inverse=True)
             noise = torch.stack([
                 self.noise(*divmod(int(draw), self.n_samples), noise_shape) for draw in draws

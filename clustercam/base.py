@@ -132,7 +132,8 @@ class CAMMethod(ABC):
                 raise RuntimeError("the target layer was not reached by the forward pass")
             classes = resolve_targets(logits, targets)
             raw = self.saliency(images, classes, logits, hooked.output)
-            maps = minmax_normalize(upsample(raw.detach().float(), images.shape[-2:]))
+            maps = upsample(raw.detach().float(), images.shape[-2:])
+            maps = minmax_normalize(maps, over=(-2, -1))
         return Explanation(maps=maps, classes=classes, cost=cost.per_image(len(images)))
 
     def prepare(self, images: torch.Tensor) -> None:  # noqa: B027 - optional hook, empty by default
@@ -168,7 +169,8 @@ class CAMMethod(ABC):
 
         def make_inputs(start: int, stop: int) -> torch.Tensor:
             which = owner[start:stop].to(images.device)
-            masks = minmax_normalize(upsample(flat_maps[start:stop].float(), size))[:, None]
+            masks = upsample(flat_maps[start:stop].float(), size)
+            masks = minmax_normalize(masks, over=(-2, -1))[:, None]
             masked = images[which] * masks
             if substrate is not None:
                 masked = masked + substrate[which] * (1 - masks)

@@ -132,22 +132,32 @@ class ClusterCAM(CAMMethod):
 
         Constant channels are left out.
         """
-        n_images, n_channels = activations.shape[:2]
-        if self.n_clusters > n_channels:
-            raise ValueError(
-                f"n_clusters={self.n_clusters} exceeds the {n_channels} channels of the "
-                "target layer; choose K <= the channel count"
-            )
         maps = activations.float()
-        valid = ~is_constant(maps.flatten(0, 1)).view(n_images, n_channels)
-        flat = maps.flatten(2)
-        features = minmax_normalize(flat) if self.features == "normalized" else flat
-        labels = self.cluster_labels(features, valid)
+        labels = self.channel_labels(maps)
+        valid = labels >= 0
         members = torch.nn.functional.one_hot(labels.clamp(min=0), self.n_clusters).to(maps.dtype)
         members = members * valid[..., None]
         counts = members.sum(1)  # (B, K)
         means = torch.einsum("bck,bchw->bkhw", members, maps) / counts.clamp(min=1)[..., None, None]
         return means, counts > 0
+
+    def channel_labels(self, activations: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) activations -> (B, C) cluster labels, -1 on constant channels.
+
+        Each channel is one sample: its own h x w map, min-max scaled on its own with
+        `features=normalized` (so channels group by where they fire, not how strongly).
+        """
+        n_channels = activations.shape[1]
+        if self.n_clusters > n_channels:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} exceeds the {n_channels} channels of the "
+                "target layer; choose K <= the channel count"
+            )
+        features = activations.float().flatten(2)  # (B, C, h*w): one sample per channel
+        valid = ~is_constant(features, over=-1)
+        if self.features == "normalized":
+            features = minmax_normalize(features, over=-1)
+        return self.cluster_labels(features, valid)
 
     def cluster_labels(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, C) contiguous cluster labels of the valid channels, -1 on the others."""

@@ -15,10 +15,10 @@ from clustercam.ops import is_constant
 
 def invalid_maps(maps: torch.Tensor) -> torch.Tensor:
     """(B, H, W) -> (B,) bool: maps that are constant or hold a NaN or an infinity."""
-    if maps.ndim < 2:
+    if maps.ndim != 3:
         raise ValueError(f"maps must be a (B, H, W) batch, got shape {tuple(maps.shape)}")
     not_finite = ~torch.isfinite(maps.flatten(1)).all(dim=1)
-    return is_constant(maps) | not_finite
+    return is_constant(maps, over=(-2, -1)) | not_finite
 
 
 def check_batch(

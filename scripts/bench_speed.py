@@ -290,7 +290,9 @@ def their_rows(counter: CostCounter, layer: nn.Module, chunk_size: int) -> list[
                         maps = extractor(classes.tolist(), scores)[0]
                 finally:
                     extractor.remove_hooks()
-                return minmax_normalize(upsample(maps.detach().float(), images.shape[-2:]))
+                return minmax_normalize(
+                    upsample(maps.detach().float(), images.shape[-2:]), over=(-2, -1)
+                )
 
             return explain
 

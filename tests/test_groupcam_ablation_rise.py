@@ -109,7 +109,7 @@ def test_ablationcam_matches_hand_computation():
         weights = drops / drops.sum()  # y_c = sum_k W[c, k] mean(A_k), no bias
         cam = torch.relu(torch.einsum("k,khw->hw", weights, activations))
         assert cam.max() > cam.min() and (cam == 0).any()
-        expected = minmax_normalize(cam[None])[0]
+        expected = minmax_normalize(cam, over=(-2, -1))
         torch.testing.assert_close(explanation.maps[b], expected, atol=1e-5, rtol=0)
 
 
@@ -206,7 +206,7 @@ def test_rise_saliency_is_the_probability_weighted_mean_mask():
         with torch.no_grad():
             probabilities = model(images[b] * masks[:, None]).softmax(1)[:, 0].float()
         expected = torch.einsum("n,nhw->hw", probabilities, masks) / (50 * 0.4)
-        expected = minmax_normalize(expected[None])[0]
+        expected = minmax_normalize(expected, over=(-2, -1))
         torch.testing.assert_close(explanation.maps[b], expected, atol=1e-5, rtol=0)
     cost = explanation.cost
     assert (cost.forward, cost.backward, cost.tail) == (1 + 50, 0, 0)
