@@ -23,8 +23,9 @@ from toys import tiny_zoo
 from clustercam.bench.columns import COLUMNS, TIMING_COLUMNS
 from clustercam.bench.data import load_image
 from clustercam.bench.experiment import _Progress, run
+from clustercam.bench.forget import rerun_command
 from clustercam.bench.gather import gather, main
-from clustercam.bench.records import read_per_image
+from clustercam.bench.records import forget, read_per_image
 
 METHODS = [
     "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
@@ -214,6 +215,45 @@ def test_interrupted_files_are_repaired_on_resume(tmp_path: Path) -> None:
     )
     assert (run_dir / "curves.jsonl").read_text() == finished["curves.jsonl"]
     assert (run_dir / "summary.csv").exists()
+
+
+def test_a_forgotten_method_alone_is_explained_again(tmp_path: Path) -> None:
+    """forget + resume redoes one method: the other's rows stay as written (their seconds too, so
+    it did not run again), and the files end as an uninterrupted run's, in data-set order."""
+    both = ("+method@methods.gradcam=gradcam", "save_maps=true")
+    run_dir = folder_run(tmp_path, *both)
+    before = {name: (run_dir / name).read_text() for name in ("per_image.csv", "curves.jsonl")}
+    maps_before = {p.name: dict(np.load(p)) for p in (run_dir / "maps").glob("*.npz")}
+    gradcam_rows = [line for line in before["per_image.csv"].splitlines() if ",gradcam," in line]
+    assert len(gradcam_rows) == len(IMAGES)
+
+    assert forget(run_dir, ["clustercam"]) == len(IMAGES)
+    assert set(read_per_image(run_dir)["method"]) == {"gradcam"}
+    assert not (run_dir / "summary.csv").exists()
+    assert all(np.load(p).files == ["gradcam"] for p in (run_dir / "maps").glob("*.npz"))
+    assert "clustercam" not in (run_dir / "curves.jsonl").read_text()
+    with pytest.raises(ValueError, match="no records of sscam; its methods: gradcam"):
+        forget(run_dir, ["sscam"])
+
+    cfg = compose_config(*TINY, "data=imagefolder", f"data.root={tmp_path / 'images'}", *both)
+    run(cfg, run_dir)
+    after = (run_dir / "per_image.csv").read_text()
+    assert drop_timing(after) == drop_timing(before["per_image.csv"])
+    assert [line for line in after.splitlines() if ",gradcam," in line] == gradcam_rows
+    assert (run_dir / "curves.jsonl").read_text() == before["curves.jsonl"]
+    for name, maps in maps_before.items():
+        stored = np.load(run_dir / "maps" / name)
+        assert sorted(stored.files) == sorted(maps)
+        assert all(np.array_equal(stored[method], maps[method]) for method in maps)
+
+
+def test_forget_names_the_command_that_explains_again(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- experiment=compare_all\n- seed=3\n")
+    assert rerun_command(run_dir) == (
+        f"python run.py experiment=compare_all seed=3 hydra.run.dir={run_dir}"
+    )
 
 
 def test_resume_refuses_another_config(tmp_path: Path) -> None:

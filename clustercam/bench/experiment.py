@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +98,7 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
             for name, c in configs.items()
         }
         with RunRecords(run_dir, list(methods), config) as records:
-            todo = [s for s in samples if s.image_id not in records.done]
+            todo = [s for s in samples if records.missing(s.image_id)]
             log.info(
                 "model %s (target layer %s) on %s: %d images (%d already done), methods %s, "
                 "metrics %s, precision %s",
@@ -123,7 +123,7 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
                         for name, seconds in warm_up(batch, bench).items():
                             records.add_setup_cost(name, {"warmup_seconds": seconds})
                         warmup = False
-                    for rows, curves, maps in explain_batch(batch, bench):
+                    for rows, curves, maps in explain_batch(batch, bench, records.missing):
                         _warn_skipped(rows)
                         records.add_image(rows, curves, maps)
                         progress.update(rows)
@@ -132,6 +132,7 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
                     for name, method in methods.items():
                         records.add_setup_cost(name, vars(method.setup_cost))
                     records.add_chunk_limits(chunk_limits())
+            records.put_in_order([s.image_id for s in samples])
             summary = records.write_summary()
         log.info("summary (%s):\n%s", run_dir / SUMMARY_MD, readable_summary(summary))
         log.info(
@@ -202,8 +203,16 @@ def method_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     return configs
 
 
-def explain_batch(batch: LoadedBatch, bench: Bench) -> Iterator[ImageRecord]:
-    """(rows, curves, maps) of each image of the batch, in order; skipped images included."""
+def explain_batch(
+    batch: LoadedBatch, bench: Bench, missing: Callable[[str], Sequence[str]] | None = None
+) -> Iterator[ImageRecord]:
+    """(rows, curves, maps) of each image of the batch, in order; skipped images included.
+
+    `missing(image_id)` names the methods an image still needs (all of them by default): a
+    resumed run explains only those.
+    """
+    needs = {s.image_id: list(missing(s.image_id)) if missing else list(bench.methods)
+             for s in batch.samples}  # fmt: skip
     skipped = dict(batch.unreadable)
     readable = _readable(batch, bench)
     for sample in batch.readable:
@@ -213,7 +222,9 @@ def explain_batch(batch: LoadedBatch, bench: Bench) -> Iterator[ImageRecord]:
     if readable:
         rows = [batch.readable.index(s) for s in readable]
         images = batch.images if len(rows) == len(batch.readable) else batch.images[rows]
-        results = _explain(readable, images.to(bench.zoo.device, non_blocking=True), bench)
+        results = _explain(
+            readable, images.to(bench.zoo.device, non_blocking=True), bench, needs
+        )
     for sample in batch.samples:
         if sample.image_id in results:
             yield results[sample.image_id]
@@ -221,7 +232,7 @@ def explain_batch(batch: LoadedBatch, bench: Bench) -> Iterator[ImageRecord]:
             base = _base_row(sample)
             rows = [
                 {**base, "method": name, "skipped": skipped[sample.image_id]}
-                for name in bench.methods
+                for name in needs[sample.image_id]
             ]
             yield rows, [], None
 
@@ -255,9 +266,12 @@ def _targets(
 
 
 def _explain(
-    samples: Sequence[Sample], images: torch.Tensor, bench: Bench
+    samples: Sequence[Sample],
+    images: torch.Tensor,
+    bench: Bench,
+    needs: Mapping[str, Sequence[str]],
 ) -> dict[str, ImageRecord]:
-    """Explains and scores the readable images of a batch with every method."""
+    """Explains and scores the readable images of a batch with the methods each one `needs`."""
     zoo, model, metrics = bench.zoo, bench.model, bench.metrics
     n_images = len(samples)
     with model.measure() as shared:
@@ -269,19 +283,27 @@ def _explain(
     curves = {s.image_id: [] for s in samples}
     maps = {s.image_id: {} for s in samples}
     for name, method in bench.methods.items():
-        explanation = method(images, classes)
+        chosen = [b for b, s in enumerate(samples) if name in needs[s.image_id]]
+        if not chosen:
+            continue
+        index = None if len(chosen) == n_images else torch.tensor(chosen, device=images.device)
+        # Results never depend on which images share a call, so a subset is explained alone.
+        explanation = method(_take(images, index), _take(classes, index))
         columns, image_curves, metric_cost = _score(
-            model, images, explanation.maps, classes, original, endpoints, metrics
-        )
-        metric_cost = metric_cost.per_image(n_images) + shared_cost
+            model, _take(images, index), explanation.maps, _take(classes, index),
+            _take(original, index), {kind: _take(ends, index) for kind, ends in endpoints.items()},
+            metrics,
+        )  # fmt: skip
+        metric_cost = metric_cost.per_image(len(chosen)) + shared_cost
         invalid = invalid_maps(explanation.maps).tolist()
         host_maps = explanation.maps.float().cpu().numpy() if bench.save_maps else None
-        for b, sample in enumerate(samples):
+        for b, i in enumerate(chosen):
+            sample = samples[i]
             row = {
                 **_base_row(sample),
-                "target": class_list[b],
-                "target_name": zoo.class_names[class_list[b]],
-                "probability": original_list[b],
+                "target": class_list[i],
+                "target_name": zoo.class_names[class_list[i]],
+                "probability": original_list[i],
                 "method": name,
                 **{column: values[b] for column, values in columns.items()},
                 "forward": explanation.cost.forward,
@@ -304,6 +326,11 @@ def _explain(
         s.image_id: (rows[s.image_id], curves[s.image_id], maps[s.image_id] or None)
         for s in samples
     }
+
+
+def _take(values: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+    """The rows `index` of `values` (all of them for None, without a copy)."""
+    return values if index is None else values.index_select(0, index)
 
 
 def _score(

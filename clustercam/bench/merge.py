@@ -41,6 +41,7 @@ from clustercam.bench.records import (
     finished_curves,
     finished_rows,
     markdown_table,
+    order_key,
     read_per_image,
     summarize,
     write_table,
@@ -120,7 +121,7 @@ def merge(name: str, jobs: Sequence[Path], out: Path) -> Merged:
                 )
             sources[image_id] = job
         rows += shard_rows
-    rows.sort(key=lambda row: order[row["image_id"]])  # stable: methods stay in run order
+    rows.sort(key=order_key([s.image_id for s in samples], methods))
     found = set(sources)
     shards = {int(c["data"]["shard_index"]) for c in configs}
     merged = Merged(
@@ -155,13 +156,11 @@ def _write(
     folder.mkdir(parents=True)
     (folder / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
     write_table(folder / PER_IMAGE, rows)
-    curves = {}
-    for job in jobs:
-        for line in finished_curves(job, found):
-            curves.setdefault(json.loads(line)["image_id"], []).append(line)
-    (folder / CURVES).write_text(
-        "".join(f"{line}\n" for i in image_ids for line in curves.get(i, []))
-    )
+    pairs = {(row["image_id"], row["method"]) for row in rows}
+    lines = [line for job in jobs for line in finished_curves(job, pairs)]
+    rank = order_key(image_ids, methods)
+    lines.sort(key=lambda line: rank(json.loads(line)))
+    (folder / CURVES).write_text("".join(f"{line}\n" for line in lines))
     for job in jobs:
         for image_map in (job / MAPS).glob("*.npz"):
             if image_map.stem in found:

@@ -2,10 +2,12 @@
 
 Per image, in this order: its maps (`maps/<image_id>.npz`, optional), its curves (one JSON line per
 method in `curves.jsonl`), then its rows (one per method in `per_image.csv`). Each file is flushed
-after every image, so the rows of an image mark it complete: on resume, trailing partial lines are
-dropped, images without a row for every method are forgotten (their curves too) and explained
-again. The summary is computed from `per_image.csv` alone, so a resumed run ends with the same
-tables as an uninterrupted one.
+after every image, so a row marks its (image, method) pair complete: on resume, trailing partial
+lines are dropped, curves without a row are forgotten, and only the missing (image, method) pairs
+are explained again. `forget` removes one method's records, so that a resumed run explains that
+method alone again (e.g. after a fix to it). A finished run's files are in data-set order, methods
+in run order, however it was interrupted. The summary is computed from `per_image.csv` alone, so a
+resumed run ends with the same tables as an uninterrupted one.
 
 The columns are declared in clustercam.bench.columns, the statistics in clustercam.bench.stats.
 """
@@ -18,7 +20,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +64,9 @@ class RunRecords:
         self._lock = _lock(self.run_dir / LOCK)
         _store_or_check_config(self.run_dir / CONFIG, config)
         self.recovered_rows = self._recover()
-        self.done = {row["image_id"] for row in self.recovered_rows}
+        self.recorded: dict[str, set[str]] = {}
+        for row in self.recovered_rows:
+            self.recorded.setdefault(row["image_id"], set()).add(row["method"])
         self.setup_costs: dict[str, dict[str, float]] = {}
         if (self.run_dir / SETUP).exists():
             self.setup_costs = json.loads((self.run_dir / SETUP).read_text())
@@ -77,21 +81,26 @@ class RunRecords:
             self._rows_file.flush()
 
     def _recover(self) -> list[dict[str, str]]:
-        """Rows of the images that finished; rewrites the files without anything else."""
+        """Rows of the (image, method) pairs that finished; rewrites the files without anything
+        else."""
         rows_path, curves_path = self.run_dir / PER_IMAGE, self.run_dir / CURVES
-        rows, kept_rows = _rows(rows_path), finished_rows(self.run_dir, self.methods)
-        complete = {row["image_id"] for row in kept_rows}
+        kept_rows = _rows(rows_path)
         # An older run lacks newer columns (e.g. `tail`): its rows are rewritten with the current
         # header, those columns empty.
         old_header = _header(rows_path) not in (None, list(COLUMNS))
-        if len(kept_rows) < len(rows) or _has_partial(rows_path) or old_header:
+        if _has_partial(rows_path) or old_header:
             write_table(rows_path, kept_rows)
-        kept_curves = finished_curves(self.run_dir, complete)
+        kept_curves = finished_curves(self.run_dir, _pairs(kept_rows))
         if len(kept_curves) < len(_complete_lines(curves_path)) or _has_partial(curves_path):
             _replace(curves_path, "".join(line + "\n" for line in kept_curves))
         for leftover in (self.run_dir / MAPS).glob("*.tmp"):
             leftover.unlink()
         return kept_rows
+
+    def missing(self, image_id: str) -> list[str]:
+        """The methods (in run order) that have no record of the image yet."""
+        recorded = self.recorded.get(image_id, set())
+        return [method for method in self.methods if method not in recorded]
 
     def add_image(
         self,
@@ -104,15 +113,16 @@ class RunRecords:
         if maps:
             folder = self.run_dir / MAPS
             folder.mkdir(exist_ok=True)
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **{k: v.astype(np.float16) for k, v in maps.items()})
-            _replace(folder / f"{image_id}.npz", buffer.getvalue())
+            path = folder / f"{image_id}.npz"
+            # Methods explained before an interruption (or kept by `forget`) keep their maps.
+            kept = dict(np.load(path)) if path.exists() else {}
+            _write_maps(path, {**kept, **{k: v.astype(np.float16) for k, v in maps.items()}})
         self._curves_file.writelines(json.dumps(dict(c)) + "\n" for c in curves)
         self._curves_file.flush()
         cells = [[_cell(row.get(c)) for c in COLUMNS] for row in rows]
         self._writer.writerows(cells)
         self._rows_file.flush()
-        self.done.add(image_id)
+        self.recorded.setdefault(image_id, set()).update(row["method"] for row in rows)
 
     def add_setup_cost(self, method: str, cost: Mapping[str, float]) -> None:
         """The once-per-model cost of a method (e.g. a reference image's scores, the warm-up's
@@ -133,6 +143,24 @@ class RunRecords:
         if merged != known:
             runtime["chunk_size_after_out_of_memory"] = merged
             _replace(path, json.dumps(runtime, indent=1))
+
+    def put_in_order(self, image_ids: Sequence[str]) -> None:
+        """Rewrites per_image.csv and curves.jsonl in data-set order, methods in run order, if
+        resuming (e.g. after `forget`) left them otherwise; an uninterrupted run's already are."""
+        rank = order_key(image_ids, self.methods)
+        rows = _rows(self.run_dir / PER_IMAGE)
+        ordered = sorted(rows, key=rank)
+        if ordered != rows:
+            self._rows_file.close()
+            write_table(self.run_dir / PER_IMAGE, ordered)
+            self._rows_file = open(self.run_dir / PER_IMAGE, "a", newline="")  # noqa: SIM115
+            self._writer = csv.writer(self._rows_file, lineterminator="\n")
+        lines = _complete_lines(self.run_dir / CURVES)
+        ordered_lines = sorted(lines, key=lambda line: rank(json.loads(line)))
+        if ordered_lines != lines:
+            self._curves_file.close()
+            _replace(self.run_dir / CURVES, "".join(line + "\n" for line in ordered_lines))
+            self._curves_file = open(self.run_dir / CURVES, "a")  # noqa: SIM115
 
     def write_summary(self) -> pd.DataFrame:
         """summary.csv and summary.md from per_image.csv; returns the summary."""
@@ -190,10 +218,58 @@ def finished_rows(run_dir: Path, methods: Sequence[str]) -> list[dict[str, str]]
     return [row for row in rows if row["image_id"] in complete]
 
 
-def finished_curves(run_dir: Path, image_ids: set[str]) -> list[str]:
-    """The complete lines of curves.jsonl that belong to `image_ids`, as written."""
+def finished_curves(run_dir: Path, pairs: Container[tuple[str, str]]) -> list[str]:
+    """The complete lines of curves.jsonl whose (image_id, method) is in `pairs`, as written."""
     lines = _complete_lines(Path(run_dir) / CURVES)
-    return [line for line in lines if json.loads(line)["image_id"] in image_ids]
+    return [line for line in lines if _pair(json.loads(line)) in pairs]
+
+
+def order_key(
+    image_ids: Sequence[str], methods: Sequence[str]
+) -> Callable[[Mapping[str, Any]], tuple[int, int]]:
+    """Sort key of a row or curve: its image in data-set order, then its method in run order
+    (anything unknown last)."""
+    image_rank = {image_id: rank for rank, image_id in enumerate(image_ids)}
+    method_rank = {method: rank for rank, method in enumerate(methods)}
+    return lambda record: (
+        image_rank.get(record["image_id"], len(image_rank)),
+        method_rank.get(record["method"], len(method_rank)),
+    )
+
+
+def forget(run_dir: Path, methods: Sequence[str]) -> int:
+    """Removes the records of `methods` from a run folder (rows, curves, maps, setup costs, the
+    now stale summary), so that resuming the run explains those methods again and nothing else.
+    Returns the number of rows removed. Refuses a folder another process is writing to."""
+    run_dir = Path(run_dir)
+    if not (run_dir / PER_IMAGE).exists():
+        raise ValueError(f"{run_dir} holds no {PER_IMAGE}: not a run folder")
+    with _lock(run_dir / LOCK):
+        rows = _rows(run_dir / PER_IMAGE)
+        known = list(dict.fromkeys(row["method"] for row in rows))
+        unknown = [m for m in methods if m not in known]
+        if unknown:
+            raise ValueError(
+                f"{run_dir} has no records of {', '.join(unknown)}; its methods: {', '.join(known)}"
+            )
+        gone = set(methods)
+        kept = [row for row in rows if row["method"] not in gone]
+        write_table(run_dir / PER_IMAGE, kept)
+        lines = finished_curves(run_dir, _pairs(kept))
+        _replace(run_dir / CURVES, "".join(line + "\n" for line in lines))
+        for path in sorted((run_dir / MAPS).glob("*.npz")):
+            with np.load(path) as stored:
+                maps = {name: stored[name] for name in stored.files if name not in gone}
+            if len(maps) < len(stored.files):
+                _write_maps(path, maps) if maps else path.unlink()
+        if (run_dir / SETUP).exists():
+            costs = json.loads((run_dir / SETUP).read_text())
+            _replace(run_dir / SETUP, json.dumps(
+                {m: c for m, c in costs.items() if m not in gone}, indent=1
+            ))  # fmt: skip
+        for stale in (SUMMARY_CSV, SUMMARY_MD):
+            (run_dir / stale).unlink(missing_ok=True)
+    return len(rows) - len(kept)
 
 
 def config_differences(
@@ -323,6 +399,20 @@ def _rows(path: Path) -> list[dict[str, str]]:
         )
     rows = csv.DictReader(lines[1:], fieldnames=header)
     return [{c: row.get(c) or "" for c in COLUMNS} for row in rows]
+
+
+def _pair(record: Mapping[str, Any]) -> tuple[str, str]:
+    return record["image_id"], record["method"]
+
+
+def _pairs(rows: Iterable[Mapping[str, str]]) -> set[tuple[str, str]]:
+    return {_pair(row) for row in rows}
+
+
+def _write_maps(path: Path, maps: Mapping[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **maps)
+    _replace(path, buffer.getvalue())
 
 
 def _has_partial(path: Path) -> bool:
