@@ -232,14 +232,18 @@ def test_a_forgotten_method_alone_is_explained_again(tmp_path: Path) -> None:
     assert not (run_dir / "summary.csv").exists()
     assert all(np.load(p).files == ["gradcam"] for p in (run_dir / "maps").glob("*.npz"))
     assert "clustercam" not in (run_dir / "curves.jsonl").read_text()
-    with pytest.raises(ValueError, match="no records of sscam; its methods: gradcam"):
+    with pytest.raises(ValueError, match="no records of method sscam; its methods: gradcam"):
         forget(run_dir, ["sscam"])
+    # Every method on one image too: those rows and that map go, the others stay.
+    assert forget(run_dir, images=["img3"]) == 1
+    assert "img3.npz" not in {p.name for p in (run_dir / "maps").glob("*.npz")}
 
     cfg = compose_config(*TINY, "data=imagefolder", f"data.root={tmp_path / 'images'}", *both)
     run(cfg, run_dir)
     after = (run_dir / "per_image.csv").read_text()
     assert drop_timing(after) == drop_timing(before["per_image.csv"])
-    assert [line for line in after.splitlines() if ",gradcam," in line] == gradcam_rows
+    untouched = [line for line in after.splitlines() if ",gradcam," in line and "img3" not in line]
+    assert untouched == [line for line in gradcam_rows if "img3" not in line]
     assert (run_dir / "curves.jsonl").read_text() == before["curves.jsonl"]
     for name, maps in maps_before.items():
         stored = np.load(run_dir / "maps" / name)

@@ -237,36 +237,50 @@ def order_key(
     )
 
 
-def forget(run_dir: Path, methods: Sequence[str]) -> int:
-    """Removes the records of `methods` from a run folder (rows, curves, maps, setup costs, the
-    now stale summary), so that resuming the run explains those methods again and nothing else.
+def forget(
+    run_dir: Path, methods: Sequence[str] | None = None, images: Sequence[str] | None = None
+) -> int:
+    """Removes the records of `methods` on `images` (None: all of them) from a run folder: rows,
+    curves, maps, and the now stale summary (and the methods' setup costs when every image is
+    forgotten), so that resuming the run explains those pairs again and nothing else.
     Returns the number of rows removed. Refuses a folder another process is writing to."""
     run_dir = Path(run_dir)
     if not (run_dir / PER_IMAGE).exists():
         raise ValueError(f"{run_dir} holds no {PER_IMAGE}: not a run folder")
     with _lock(run_dir / LOCK):
         rows = _rows(run_dir / PER_IMAGE)
-        known = list(dict.fromkeys(row["method"] for row in rows))
-        unknown = [m for m in methods if m not in known]
-        if unknown:
-            raise ValueError(
-                f"{run_dir} has no records of {', '.join(unknown)}; its methods: {', '.join(known)}"
+        for what, asked, known in (
+            ("method", methods, list(dict.fromkeys(row["method"] for row in rows))),
+            ("image", images, list(dict.fromkeys(row["image_id"] for row in rows))),
+        ):
+            unknown = [name for name in asked or () if name not in known]
+            if unknown:
+                raise ValueError(
+                    f"{run_dir} has no records of {what} {', '.join(unknown)}; its {what}s: "
+                    f"{', '.join(known)}"
+                )
+        gone_methods = set(methods) if methods is not None else None
+        gone_images = set(images) if images is not None else None
+
+        def gone(image_id: str, method: str) -> bool:
+            return (gone_methods is None or method in gone_methods) and (
+                gone_images is None or image_id in gone_images
             )
-        gone = set(methods)
-        kept = [row for row in rows if row["method"] not in gone]
+
+        kept = [row for row in rows if not gone(row["image_id"], row["method"])]
         write_table(run_dir / PER_IMAGE, kept)
         lines = finished_curves(run_dir, _pairs(kept))
         _replace(run_dir / CURVES, "".join(line + "\n" for line in lines))
         for path in sorted((run_dir / MAPS).glob("*.npz")):
             with np.load(path) as stored:
-                maps = {name: stored[name] for name in stored.files if name not in gone}
-            if len(maps) < len(stored.files):
+                maps = {name: stored[name] for name in stored.files if not gone(path.stem, name)}
+                changed = len(maps) < len(stored.files)
+            if changed:
                 _write_maps(path, maps) if maps else path.unlink()
-        if (run_dir / SETUP).exists():
+        if (run_dir / SETUP).exists() and gone_images is None:
             costs = json.loads((run_dir / SETUP).read_text())
-            _replace(run_dir / SETUP, json.dumps(
-                {m: c for m, c in costs.items() if m not in gone}, indent=1
-            ))  # fmt: skip
+            kept_costs = {m: c for m, c in costs.items() if not gone("", m)}
+            _replace(run_dir / SETUP, json.dumps(kept_costs, indent=1))
         for stale in (SUMMARY_CSV, SUMMARY_MD):
             (run_dir / stale).unlink(missing_ok=True)
     return len(rows) - len(kept)
