@@ -1,5 +1,8 @@
 """Applies the rule of docs/cluster-cam.md ("How the default is chosen") to the candidates.
 
+The candidates, each with every option stated, are those of clustercam/bench/candidates.py; the
+options of those run go to `<out>/candidates.csv`.
+
 Per model and candidate, the per-image metrics (deletion and insertion AUC with the given preset,
 Average Drop and Increase in Confidence with the continuous mask) go to
 `<out>/per_image/<model>__<candidate>.csv` (reused when it holds the same photos, so an
@@ -25,22 +28,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from clustercam import ClusterCAM
 from clustercam.bench import stats
+from clustercam.bench.candidates import CANDIDATES, FIXED, VARIED, build, write_table
 from clustercam.bench.columns import BY_NAME
 from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.zoo import load_model
 from metrics import confidence, deletion, insertion
 
-# The candidates of docs/cluster-cam.md, K = 8.
-CANDIDATES: dict[str, dict[str, object]] = {
-    "kpp4": {},
-    "farthest": {"init": "farthest"},
-    "farthest64": {"init": "farthest", "cluster_precision": "float64"},
-    "kpp4_baseline": {"cognition": "baseline"},
-    "farthest_baseline": {"init": "farthest", "cognition": "baseline"},
-    "farthest_weighted": {"init": "farthest", "cognition": "weighted"},
-}
 METRICS = ("deletion_auc", "insertion_auc", "drop_continuous", "increase_continuous")
 MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 SEED_GATE = 0.95
@@ -54,8 +48,7 @@ def per_image(model_name: str, candidate: str, preset: str, n_images: int, chunk
     zoo = load_model(model_name)
     samples = bundled_samples()[:n_images]
     images = torch.stack([zoo.transform(load_image(s.path)) for s in samples])
-    method = ClusterCAM(zoo.model, zoo.target_layer, n_clusters=8, chunk_size=chunk,
-                        **CANDIDATES[candidate])  # fmt: skip
+    method = build(candidate, zoo.model, zoo.target_layer, chunk_size=chunk)
     rows = []
     for start in tqdm(range(0, len(images), 4), desc=f"{model_name} {candidate}", leave=False):
         batch = images[start : start + 4]
@@ -169,6 +162,7 @@ def main() -> None:
     stability = pd.read_csv(args.stability) if args.stability.exists() else None
     table = choose(frame, pairs, stability)
     pairs.to_csv(args.out / "pairs.csv", index=False)
+    write_table(args.out / "candidates.csv", args.candidates)
     table.to_csv("results/table_default_choice.csv", index=False)
     models = ", ".join(sorted(frame["model"].unique()))
     header = (
@@ -177,7 +171,10 @@ def main() -> None:
         f"`{args.preset}` on CPU. Means over all models' images; sig_wins / sig_losses count "
         "(model, metric, other candidate) comparisons won / lost with a paired Wilcoxon p < 0.05 "
         f"(all pairs: {args.out / 'pairs.csv'}). seeds/noise_spearman: median map agreement on "
-        "EfficientNet-Lite0 (Table 6).\n\n"
+        "EfficientNet-Lite0 (Table 6).\n\nCluster-CAM options held fixed for every candidate: "
+        f"{', '.join(f'`{k}={v}`' for k, v in FIXED.items())}; each candidate's full options "
+        f"(its own {', '.join(VARIED)}, then the rest): "
+        f"{args.out / 'candidates.csv'}.\n\n"
         f"Command: `PYTHONPATH=$PWD HF_HUB_OFFLINE=1 python {shlex.join(sys.argv)}`\n\n"
     )
     markdown = table.to_markdown(index=False, floatfmt=".4f")

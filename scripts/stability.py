@@ -2,13 +2,15 @@
 
 On EfficientNet-Lite0 and the first `--images` bundled photos: agreement (Spearman, top-15% IoU)
 of each method's maps across seeds, float32 vs float64, and input noise (sigma 1/255 in pixel
-space), and for the Cluster-CAM candidates of docs/cluster-cam.md also the spread of their
-per-image insertion and deletion AUC (preset fast) over those runs.
+space), and for the Cluster-CAM candidates of docs/cluster-cam.md
+(clustercam/bench/candidates.py) also the spread of their per-image insertion and deletion AUC
+(preset fast) over those runs.
 
     PYTHONPATH=$PWD HF_HUB_OFFLINE=1 python scripts/stability.py --images 6
     python scripts/stability.py --device-runs RUN_CPU RUN_GPU   # saved maps of two runs
 
-writes results/table6_stability.md / .csv, results/fig6_stability.png (or, with --device-runs,
+writes results/table6_stability.md / .csv, results/fig6_stability.png, the candidates' options
+in results/table6_candidates.csv (or, with --device-runs,
 results/table6_device.md / .csv).
 """
 
@@ -37,14 +39,11 @@ from baselines import (
     RandomMap,
     ScoreCAM,
 )
-from clustercam import ClusterCAM
 from clustercam.bench import stability
+from clustercam.bench.candidates import CANDIDATES, build, write_table
 from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.zoo import load_model
 from metrics import deletion, insertion
-
-sys.path.insert(0, str(Path(__file__).parent))
-from choose_default import CANDIDATES
 
 # Few masks / noise samples on purpose: seeded methods whose spread should show, within CPU time.
 RISE_MASKS = 64
@@ -70,10 +69,8 @@ def makers(layer: str, chunk: int) -> dict[str, stability.MakeMethod]:
         "random": lambda net, seed: RandomMap(net, layer, seed=seed),
         "center": lambda net, seed: CenterMap(net, layer),
     }  # fmt: skip
-    for name, options in CANDIDATES.items():
-        made[f"cc_{name}"] = lambda net, seed, options=options: ClusterCAM(
-            net, layer, n_clusters=8, seed=seed, chunk_size=chunk, **options
-        )
+    for name in CANDIDATES:
+        made[f"cc_{name}"] = lambda net, seed, name=name: build(name, net, layer, chunk, seed)
     return made
 
 
@@ -119,8 +116,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--methods", nargs="*", default=None)
-    parser.add_argument("--auc-for", nargs="*", default=["cc_kpp4", "cc_farthest",
-                        "cc_farthest_baseline", "cc_farthest_weighted"])  # fmt: skip
+    parser.add_argument("--auc-for", nargs="*", default=[f"cc_{name}" for name in CANDIDATES])
     parser.add_argument("--chunk-size", type=int, default=16)
     parser.add_argument("--device-runs", nargs=2, type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("results"))
@@ -155,9 +151,13 @@ def main() -> None:
         "max - min of the AUC (preset fast) over the reference and the comparison's runs, median "
         "and max over images (Cluster-CAM candidates only, for CPU time). Few RISE masks "
         f"({RISE_MASKS}, default 4000) and SS-CAM noise samples ({SSCAM_SAMPLES}, default 35), for "
-        f"CPU time. Methods not listed were not run. CPU, 2 cores. Command: {command}\n\n"
+        f"CPU time. `cc_<name>`: the Cluster-CAM candidates of clustercam/bench/candidates.py, "
+        f"every option of each in {args.out / 'table6_candidates.csv'}. Methods not listed were "
+        f"not run. CPU, 2 cores. Command: {command}\n\n"
     )
     args.out.mkdir(parents=True, exist_ok=True)
+    measured = [name.removeprefix("cc_") for name in chosen if name.startswith("cc_")]
+    write_table(args.out / "table6_candidates.csv", measured)
     saved_path = args.out / "table6_stability_per_image.csv"
     saved = pd.read_csv(saved_path, dtype={"image_id": str}) if saved_path.exists() else None
     for name in tqdm(chosen, desc="stability", unit="method"):
