@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from runner_support import ROOT, TINY, compose_config, make_image_folder
 from scipy import stats
 from toys import tiny_zoo
@@ -25,6 +27,7 @@ from clustercam.bench.data import load_image
 from clustercam.bench.experiment import _Progress, run
 from clustercam.bench.forget import rerun_command
 from clustercam.bench.gather import gather, main
+from clustercam.bench.merge import main as merge_main
 from clustercam.bench.records import forget, read_per_image
 
 METHODS = [
@@ -258,6 +261,31 @@ def test_forget_names_the_command_that_explains_again(tmp_path: Path) -> None:
     assert rerun_command(run_dir) == (
         f"python run.py experiment=compare_all seed=3 hydra.run.dir={run_dir}"
     )
+
+
+def test_merged_shards_write_what_one_run_writes_byte_for_byte(tmp_path: Path) -> None:
+    """A run split by hand into two shard folders (its own rows, so even the seconds agree)
+    merges back to the same per_image.csv, curves.jsonl, summary.csv and summary.md."""
+    run_dir = folder_run(tmp_path, "+method@methods.gradcam=gradcam")
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    lines = (run_dir / "per_image.csv").read_text().splitlines(keepends=True)
+    curves = (run_dir / "curves.jsonl").read_text().splitlines(keepends=True)
+    shards = []
+    for index, images in enumerate((IMAGES[:3], IMAGES[3:])):
+        shard = tmp_path / f"shard{index}"
+        shard.mkdir()
+        data = {**config["data"], "shard_index": index, "shard_count": 2}
+        (shard / "config.yaml").write_text(yaml.safe_dump({**config, "data": data}))
+        mine = [line for line in lines[1:] if line.split(",")[0] in images]
+        (shard / "per_image.csv").write_text(lines[0] + "".join(mine))
+        (shard / "curves.jsonl").write_text(
+            "".join(c for c in curves if json.loads(c)["image_id"] in images)
+        )
+        shutil.copy(run_dir / "setup_cost.json", shard / "setup_cost.json")
+        shards.append(str(shard))
+    merge_main([*shards, "--out", str(tmp_path / "merged")])
+    for name in ("per_image.csv", "curves.jsonl", "summary.csv", "summary.md"):
+        assert (tmp_path / "merged" / "merged" / name).read_bytes() == (run_dir / name).read_bytes()
 
 
 def test_resume_refuses_another_config(tmp_path: Path) -> None:

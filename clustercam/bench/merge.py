@@ -29,21 +29,19 @@ from omegaconf import OmegaConf
 
 from clustercam.bench.experiment import build_samples, method_configs
 from clustercam.bench.records import (
+    CHUNK_LIMITS,
     CONFIG,
     CURVES,
     MAPS,
     PER_IMAGE,
     RUNTIME,
     SETUP,
-    SUMMARY_CSV,
-    SUMMARY_MD,
     config_differences,
     finished_curves,
     finished_rows,
-    markdown_table,
     order_key,
-    read_per_image,
-    summarize,
+    smallest_chunks,
+    write_summaries,
     write_table,
 )
 from clustercam.bench.sweeps import HYDRA, job_dirs, overrides
@@ -169,22 +167,20 @@ def _write(
     setup_costs = _first_json(jobs, SETUP)
     if setup_costs:
         (folder / SETUP).write_text(json.dumps(setup_costs, indent=1))
-    limits = _chunk_limits(jobs)
+    runtimes = [json.loads((job / RUNTIME).read_text()) for job in jobs if (job / RUNTIME).exists()]
+    limits = smallest_chunks(runtime[CHUNK_LIMITS] for runtime in runtimes)
     if limits:
-        (folder / RUNTIME).write_text(json.dumps({"chunk_size_after_out_of_memory": limits}))
-    summary = summarize(read_per_image(folder), methods, setup_costs)
-    summary.to_csv(folder / SUMMARY_CSV, index=False)
-    table = markdown_table(summary)
+        (folder / RUNTIME).write_text(json.dumps({CHUNK_LIMITS: limits}, indent=1))
+    preface = ""
     if not merged.complete:
         missing = [i for i in image_ids if i not in found]
         (folder / MISSING).write_text("".join(f"{i}\n" for i in missing))
-        table = (
+        preface = (
             f"PARTIAL: {merged.n_images} of {merged.n_expected} images "
             f"({len(missing)} missing, listed in {MISSING}); "
             "merge again when every shard is done\n\n"
-            + table
         )
-    (folder / SUMMARY_MD).write_text(table)
+    write_summaries(folder, methods, setup_costs, preface)
 
 
 def _unsharded(configs: Sequence[dict[str, Any]], jobs: Sequence[Path]) -> dict[str, Any]:
@@ -218,17 +214,6 @@ def _first_json(jobs: Sequence[Path], name: str) -> dict[str, Any]:
         if (job / name).is_file():
             return json.loads((job / name).read_text())
     return {}
-
-
-def _chunk_limits(jobs: Sequence[Path]) -> dict[str, int]:
-    """The smallest chunk any shard backed off to, by device."""
-    limits: dict[str, int] = {}
-    for job in jobs:
-        if (job / RUNTIME).is_file():
-            found = json.loads((job / RUNTIME).read_text())["chunk_size_after_out_of_memory"]
-            for device, size in found.items():
-                limits[device] = min(limits.get(device, size), size)
-    return limits
 
 
 def main(argv: Sequence[str] | None = None) -> list[Merged]:

@@ -41,6 +41,7 @@ ADDED_KEYS: dict[str, Any] = {"precision": "fp32"}
 PER_IMAGE, CURVES, CONFIG, SETUP = "per_image.csv", "curves.jsonl", "config.yaml", "setup_cost.json"
 SUMMARY_CSV, SUMMARY_MD, MAPS, LOCK = "summary.csv", "summary.md", "maps", ".lock"
 RUNTIME = "runtime.json"
+CHUNK_LIMITS = "chunk_size_after_out_of_memory"
 # summary.md's columns: the curves, AD/IC, and the method's own cost (not the metrics').
 BRIEF_FIELDS: tuple[Field, ...] = (
     *table_fields("causal"),
@@ -138,10 +139,10 @@ class RunRecords:
         """
         path = self.run_dir / RUNTIME
         runtime = json.loads(path.read_text()) if path.exists() else {}
-        known = runtime.get("chunk_size_after_out_of_memory", {})
-        merged = {d: min(known.get(d, size), size) for d, size in {**known, **limits}.items()}
+        known = runtime.get(CHUNK_LIMITS, {})
+        merged = smallest_chunks([known, limits])
         if merged != known:
-            runtime["chunk_size_after_out_of_memory"] = merged
+            runtime[CHUNK_LIMITS] = merged
             _replace(path, json.dumps(runtime, indent=1))
 
     def put_in_order(self, image_ids: Sequence[str]) -> None:
@@ -164,10 +165,7 @@ class RunRecords:
 
     def write_summary(self) -> pd.DataFrame:
         """summary.csv and summary.md from per_image.csv; returns the summary."""
-        summary = summarize(read_per_image(self.run_dir), self.methods, self.setup_costs)
-        summary.to_csv(self.run_dir / SUMMARY_CSV, index=False)
-        (self.run_dir / SUMMARY_MD).write_text(readable_summary(summary))
-        return summary
+        return write_summaries(self.run_dir, self.methods, self.setup_costs)
 
     def close(self) -> None:
         self._rows_file.close()
@@ -334,6 +332,29 @@ def summarize(
         entry["setup_forward"] = setup_costs.get(method, {}).get("forward", 0.0)
         table.append(entry)
     return pd.DataFrame(table)
+
+
+def write_summaries(
+    run_dir: Path,
+    methods: Sequence[str],
+    setup_costs: Mapping[str, Mapping[str, float]],
+    preface: str = "",
+) -> pd.DataFrame:
+    """summary.csv and summary.md of a run folder from its per_image.csv (one writer for a run
+    and for merged shards, so that the two are the same); `preface` opens summary.md."""
+    summary = summarize(read_per_image(run_dir), methods, setup_costs)
+    summary.to_csv(Path(run_dir) / SUMMARY_CSV, index=False)
+    (Path(run_dir) / SUMMARY_MD).write_text(preface + readable_summary(summary))
+    return summary
+
+
+def smallest_chunks(limits: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """The smallest chunk size each device backed off to, over several records of it."""
+    smallest: dict[str, int] = {}
+    for found in limits:
+        for device, size in found.items():
+            smallest[device] = min(smallest.get(device, size), size)
+    return smallest
 
 
 def markdown_table(table: pd.DataFrame) -> str:
