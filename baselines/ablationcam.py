@@ -20,7 +20,13 @@ class AblationCAM(CAMMethod):
     undefined (a NaN map, reported as invalid) when the class logit y_c is exactly 0.
     """
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         activations = activations.detach()
         live = [torch.nonzero(a.flatten(1).ne(0).any(1))[:, 0] for a in activations]
         owner = torch.cat([torch.full((len(k),), b) for b, k in enumerate(live)]).to(images.device)

@@ -172,7 +172,9 @@ class TorchCAM(CAMMethod):
     def _library_cam(self) -> Any:
         return self.method_class(self.model, self.layer, **self.options)
 
-    def __call__(self, images, targets=None) -> Explanation:
+    def __call__(
+        self, images: torch.Tensor, targets: torch.Tensor | Sequence[int] | int | None = None
+    ) -> Explanation:
         self._extractor = self._library_cam()
         try:
             return super().__call__(images, targets)
@@ -180,6 +182,12 @@ class TorchCAM(CAMMethod):
             self._extractor.remove_hooks()
             self._extractor = None
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         (cam,) = self._extractor(class_idx=classes.tolist(), scores=logits, normalized=False)
         return cam

@@ -29,7 +29,13 @@ class EigenCAM(CAMMethod):
         super().__init__(model, target_layer, chunk_size)
         self.center = center
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         activations = torch.nan_to_num(activations.detach().double())
         n_images, _, height, width = activations.shape
         matrices = activations.flatten(2).transpose(1, 2)  # (B, h*w, C)

@@ -19,7 +19,13 @@ class GradCAM(CAMMethod):
     def channel_weights(self, gradients: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
         return gradients.mean(dim=(2, 3), keepdim=True)
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         target_logits = logits.gather(1, classes[:, None]).sum()
         (gradients,) = torch.autograd.grad(target_logits, activations)
         weights = self.channel_weights(gradients, activations)

@@ -69,7 +69,13 @@ class GroupCAM(CAMMethod):
         threshold = torch.quantile(maps.flatten(1), self.denoise_percentile / 100, dim=1)
         return torch.where(maps > threshold[:, None, None], maps, torch.zeros_like(maps))
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         target_logits = logits.gather(1, classes[:, None]).sum()
         (gradients,) = torch.autograd.grad(target_logits, activations)
         weighted = (gradients.mean(dim=(2, 3), keepdim=True) * activations).detach().float()

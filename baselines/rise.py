@@ -79,8 +79,14 @@ class RISE(CAMMethod):
             ]
         )
 
-    def saliency(self, images, classes, logits, activations):
-        n_images, size = len(images), tuple(images.shape[-2:])
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
+        n_images, size = len(images), (images.shape[-2], images.shape[-1])
         mask_of = torch.arange(n_images * self.n_masks) % self.n_masks
         progress = tqdm(total=n_images * self.n_masks, desc="RISE masks", leave=False)
 

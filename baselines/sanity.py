@@ -21,7 +21,13 @@ class RandomMap(CAMMethod):
         super().__init__(model, target_layer)
         self.seed = seed
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         maps = []
         for image in images:
             fingerprint = zlib.crc32(image.detach().cpu().float().numpy().tobytes())
@@ -43,7 +49,13 @@ class CenterMap(CAMMethod):
             raise ValueError(f"width must be positive, got {width}")
         self.width = width
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         height, width = images.shape[-2:]
         ys = (torch.arange(height, device=images.device) + 0.5) / height - 0.5
         xs = (torch.arange(width, device=images.device) + 0.5) / width - 0.5

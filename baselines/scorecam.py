@@ -9,6 +9,7 @@ from torch import nn
 
 from clustercam.base import CAMMethod
 from clustercam.ops import is_constant, upsample
+from clustercam.scoring import Output
 
 Variant = Literal["official", "channel_softmax"]
 
@@ -35,10 +36,16 @@ class ScoreCAM(CAMMethod):
             )
         self.variant = variant
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         activations = activations.detach().float()
         active = [a[~is_constant(a, over=(-2, -1))] for a in activations]
-        output = "logit" if self.variant == "channel_softmax" else "probability"
+        output: Output = "logit" if self.variant == "channel_softmax" else "probability"
         scores = self.score_masks(images, active, classes, output=output)
         maps = []
         for maps_k, weights in zip(active, scores):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -48,13 +49,24 @@ class SSCAM(ScoreCAM):
         check_choice("noise_on", noise_on, ("mask", "input"))
         self.n_samples, self.sigma, self.noise_on, self.seed = n_samples, sigma, noise_on, seed
 
-    def score_masks(self, images, maps, classes, output: Output = "probability"):
+    def score_masks(
+        self,
+        images: torch.Tensor,
+        maps: Sequence[torch.Tensor],
+        classes: torch.Tensor,
+        substrate: torch.Tensor | None = None,
+        output: Output = "probability",
+    ) -> list[torch.Tensor]:
         """Score-CAM's scores of each mask, each the mean over `n_samples` noisy copies.
 
         Copy s of image b's j-th live channel uses the noise draw (j, s) whatever b, so copies go
         through the model ordered by (j, s, b): each draw is made once per batch of images, not
         once per image (drawing every copy's noise, SS-CAM ran at 11x its forward floor on an H200).
+        The masked images lie on zeros only: `substrate` is in the signature so that a positional
+        call through the base's interface cannot bind it to `output`, and is refused.
         """
+        if substrate is not None:
+            raise ValueError("SS-CAM scores its masks on zeros only; it takes no substrate")
         counts = [len(m) for m in maps]
         owner = mask_owners(maps)
         position = torch.cat([torch.arange(n) for n in counts])

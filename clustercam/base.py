@@ -6,7 +6,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import nn
@@ -70,7 +69,9 @@ def resolve_layer(model: nn.Module, target_layer: str | nn.Module) -> nn.Module:
         ) from None
 
 
-def resolve_targets(logits: torch.Tensor, targets: torch.Tensor | Sequence[int] | int | None):
+def resolve_targets(
+    logits: torch.Tensor, targets: torch.Tensor | Sequence[int] | int | None
+) -> torch.Tensor:
     """The classes to explain: the top-1 prediction where none is given."""
     n_images, n_classes = logits.shape
     if targets is None:
@@ -102,7 +103,8 @@ class CAMMethod(ABC):
     size, min-max normalises, and measures the cost of the whole call through the model wrapper.
     """
 
-    needs_gradients: ClassVar[bool] = False
+    # Not a ClassVar: most methods set it on the class, adapters (TorchCAM) per instance.
+    needs_gradients: bool = False
 
     def __init__(
         self, model: nn.Module, target_layer: str | nn.Module, chunk_size: int = 64

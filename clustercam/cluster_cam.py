@@ -176,7 +176,13 @@ class ClusterCAM(CAMMethod):
                 ))
         return labels.to(features.device)
 
-    def saliency(self, images, classes, logits, activations):
+    def saliency(
+        self,
+        images: torch.Tensor,
+        classes: torch.Tensor,
+        logits: torch.Tensor,
+        activations: torch.Tensor,
+    ) -> torch.Tensor:
         means, found = self.cluster_means(activations.detach())
         n_found = found.sum(1).tolist()  # the host lays out the masked images: a sync
         cluster_maps = [image_means[:n] for image_means, n in zip(means, n_found)]
@@ -221,7 +227,8 @@ class ClusterCAM(CAMMethod):
             elif self.cognition == "weighted":
                 reference = scores.new_zeros(len(scores), 1)
             else:
-                reference = self.blank_probabilities.index_select(0, classes)[:, None]
+                # prepare() set it: cognition is "baseline" here.
+                reference = self.blank_probabilities.index_select(0, classes)[:, None]  # type: ignore[union-attr]
             gain = (scores - reference).masked_fill(~found, 0)
             base = torch.einsum("bk,bkhw->bhw", gain.clamp(min=0), maps)
             scissors = torch.einsum("bk,bkhw->bhw", (-gain).clamp(min=0), maps)

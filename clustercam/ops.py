@@ -14,7 +14,7 @@ from torchvision.transforms.functional import gaussian_blur
 Axes = int | tuple[int, ...]
 
 
-def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def upsample(maps: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
     """Bilinear upsampling (align_corners=False) of (N, h, w) maps to (N, *size)."""
     if maps.dim() != 3:
         raise ValueError(f"upsample takes (N, h, w) maps, got shape {tuple(maps.shape)}")

@@ -28,9 +28,9 @@ The model must already be in eval mode.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -124,7 +124,7 @@ class CausalMetric:
             raise ValueError(f"step must be >= 1 pixel, got {self.step}")
 
     @classmethod
-    def from_preset(cls, kind: Kind, name: str = "rise", **overrides: object) -> CausalMetric:
+    def from_preset(cls, kind: Kind, name: str = "rise", **overrides: Any) -> CausalMetric:
         """The metric of a named preset; keyword overrides (e.g. substrate='blur') win."""
         chosen = preset(name)
         metric = cls(kind, chosen.step, None, chosen.blur_kernel, chosen.blur_sigma)
@@ -194,7 +194,7 @@ class CausalMetric:
             ends[:, end] = class_scores(
                 model,
                 len(which),
-                lambda start, stop, b=batch: b[which[start:stop]],
+                _rows(batch, which),
                 classes[which],
                 chunk_size,
             )
@@ -244,6 +244,11 @@ class CausalMetric:
         return CausalResult(curves=curves, auc=auc(curves))
 
 
+def _rows(images: torch.Tensor, which: torch.Tensor) -> Callable[[int, int], torch.Tensor]:
+    """`make_inputs` for `class_scores`: the images `which[start:stop]`, chunk by chunk."""
+    return lambda start, stop: images[which[start:stop]]
+
+
 class _CurveImages:
     """Builds the inner curve points of the kept images, chunk by chunk, on their device.
 
@@ -291,12 +296,12 @@ class _CurveImages:
         return chunk
 
 
-def deletion(name: str = "rise", **overrides: object) -> CausalMetric:
+def deletion(name: str = "rise", **overrides: Any) -> CausalMetric:
     """Deletion with a named preset (substrate zeros unless overridden)."""
     return CausalMetric.from_preset("deletion", name, **overrides)
 
 
-def insertion(name: str = "rise", **overrides: object) -> CausalMetric:
+def insertion(name: str = "rise", **overrides: Any) -> CausalMetric:
     """Insertion with a named preset (starts from the preset's blur unless overridden)."""
     return CausalMetric.from_preset("insertion", name, **overrides)
 

@@ -61,3 +61,16 @@ def test_images_explained_for_another_class_are_left_out_and_listed(tmp_path: Pa
     assert (cc["images"], cc["max_abs_diff"]) == (1, 0.25)  # x only
     assert "gc" not in set(table["method"])
     assert changed.to_dict("records") == [{"image_id": "y", "target_a": 1, "target_b": 7}]
+
+
+def test_paired_change_of_one_method(tmp_path: Path):
+    before = write_run(tmp_path / "a", {("x", "cc"): 0.5, ("y", "cc"): 0.25, ("z", "cc"): 0.75,
+                                        ("x", "gc"): 0.5})
+    after = write_run(tmp_path / "b", {("x", "cc"): 0.5, ("y", "cc"): 0.5, ("z", "cc"): 0.625,
+                                       ("x", "gc"): 0.75})
+    table, _ = compare_runs.metric_differences(before, after, methods=["cc"], paired=True)
+    assert set(table["method"]) == {"cc"}
+    cc = table.set_index(["method", "metric"]).loc["cc", "insertion_auc"]
+    assert (cc["mean_a"], cc["mean_b"]) == (0.5, pytest.approx(1.625 / 3))
+    assert cc["b_minus_a"] == pytest.approx(0.125 / 3)  # differences 0, +0.25, -0.125
+    assert cc["b_better_tied_worse"] == "1/1/1"
