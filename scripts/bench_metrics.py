@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 from pathlib import Path
 
 import torch
 
 from baselines import GradCAM
 from clustercam.bench import bundled_samples, load_image, load_model
+from clustercam.bench.timing import floor_seconds
 from clustercam.cost import counted
 from metrics import deletion, insertion
-
-
-def best_forward_seconds(model: torch.nn.Module, batch: torch.Tensor, repeats: int) -> float:
-    """Best of `repeats` timed forward passes, per image."""
-    best = float("inf")
-    with torch.inference_mode():
-        model(batch)  # warm-up
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(batch)
-            best = min(best, time.perf_counter() - start)
-    return best / len(batch)
 
 
 def main() -> None:
@@ -63,9 +51,8 @@ def main() -> None:
             ends = metric.endpoints(counter, images, explanation.classes, args.chunk_size, original)
             metric(counter, images, explanation.maps, explanation.classes, ends, args.chunk_size)
         rows.append((metric.kind, cost.per_image(len(images))))
-    floor_per_forward = best_forward_seconds(
-        zoo_model.model, images[:1].expand(args.chunk_size, -1, -1, -1).contiguous(), repeats=5
-    )
+    # The first image repeated to a batch of chunk-size: the batch the metrics' passes run at.
+    floor_per_forward = floor_seconds(zoo_model.model, images[:1], args.chunk_size)
 
     lines = [
         f"# Metric cost per image: {args.model}, preset `{args.preset}`",

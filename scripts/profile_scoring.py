@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
-from bench_speed import default_weights, floor_seconds, synchronize
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
@@ -30,6 +29,7 @@ from baselines import RISE, ScoreCAM
 from clustercam import ClusterCAM
 from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.devices import AUTO, resolved_chunk_size, set_numerics
+from clustercam.bench.timing import default_weights, floor_seconds, synchronize
 from clustercam.bench.zoo import MODELS, load_model
 from clustercam.cost import counted, operations_outside
 from clustercam.scoring import class_scores

@@ -2,7 +2,9 @@
 
 Floor 1: clustercam/*.py (the engine, the methods' base, Cluster-CAM). Floor 2: metrics/ and
 baselines/, which build on floor 1 but not on each other. Floor 3: clustercam/bench/ (data sets,
-zoo, experiment loop, records, report). scripts/ and run.py stand above all and are not checked.
+zoo, experiment loop, records, report). scripts/ and run.py stand above all: they may import any
+floor, but a script never imports another script nor edits sys.path (shared code lives in the
+package).
 """
 
 from __future__ import annotations
@@ -66,6 +68,80 @@ def violations(root: Path) -> list[str]:
 
 def test_no_module_imports_a_higher_floor() -> None:
     assert violations(ROOT) == []
+
+
+# Ways to load a file as a module without an import statement naming it.
+LOADERS = ("spec_from_file_location", "SourceFileLoader", "run_path")
+
+
+def script_violations(root: Path) -> list[str]:
+    """Every script under root/scripts that imports another script (by name, relatively, or
+    through a file loader) or touches sys.path."""
+    scripts = root / "scripts"
+    names = {path.stem for path in scripts.rglob("*.py")}
+    problems = []
+    for path in sorted(scripts.rglob("*.py")):
+        where = path.relative_to(root)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            line = getattr(node, "lineno", 0)
+            if isinstance(node, ast.Import):
+                problems += [f"{where}:{line} imports the script {alias.name}"
+                             for alias in node.names if alias.name.split(".")[0] in names]
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level or module.split(".")[0] in names:
+                    problems.append(f"{where}:{line} imports the script {'.' * node.level}{module}")
+                elif module == "sys" and any(alias.name == "path" for alias in node.names):
+                    problems.append(f"{where}:{line} imports sys.path")
+                elif any(alias.name in LOADERS for alias in node.names):
+                    problems.append(f"{where}:{line} loads a file as a module ({module})")
+            elif (isinstance(node, ast.Attribute) and node.attr == "path"
+                  and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+                problems.append(f"{where}:{line} uses sys.path")
+            elif (isinstance(node, ast.Attribute) and node.attr in LOADERS) or (
+                isinstance(node, ast.Name) and node.id in LOADERS
+            ):
+                problems.append(f"{where}:{line} loads a file as a module ({ast.unparse(node)})")
+    return problems  # fmt: skip
+
+
+def test_no_script_imports_another_script_or_edits_sys_path() -> None:
+    assert (ROOT / "scripts" / "bench_speed.py").is_file()  # the checker looks in the right place
+    assert script_violations(ROOT) == []
+
+
+SCRIPTS = {
+    "scripts/bench_speed.py": "import sys\nimport torch\nfrom clustercam.bench import timing\n"
+    "print(sys.argv)\n",
+    "scripts/profile_scoring.py": "import importlib.util\nimportlib.util.find_spec('torchcam')\n",
+}
+
+
+def test_script_checker_passes_clean_scripts(tmp_path: Path) -> None:
+    plant(tmp_path, SCRIPTS)
+    assert script_violations(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("from bench_speed import floor_seconds\n", "imports the script bench_speed"),
+        ("import bench_speed as speed\n", "imports the script bench_speed"),
+        ("from . import bench_speed\n", "imports the script ."),
+        ("import sys\nsys.path.insert(0, 'scripts')\n", "uses sys.path"),
+        ("import sys\nif True:\n    sys.path.append('.')\n", "uses sys.path"),
+        ("from sys import path\npath.append('.')\n", "imports sys.path"),
+        ("import runpy\nrunpy.run_path('scripts/bench_speed.py')\n", "loads a file"),
+        ("from importlib.util import spec_from_file_location\n", "loads a file"),
+    ],
+)
+def test_script_checker_finds_a_planted_script_import(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    plant(tmp_path, {**SCRIPTS, "scripts/profile_scoring.py": text})
+    found = script_violations(tmp_path)
+    assert found and all(f.startswith("scripts/profile_scoring.py") for f in found), found
+    assert problem in found[0], found
 
 
 def plant(root: Path, files: dict[str, str]) -> None:

@@ -52,6 +52,9 @@ def test_ssim_closed_forms() -> None:
         expected
     )
     assert randomization.ssim(image, 1 - image) < 0
+    # Smaller than the 11-pixel window, or not square: still 1 for a map against itself.
+    assert randomization.ssim(image[:8, :5], image[:8, :5]) == pytest.approx(1.0)
+    assert randomization.ssim(image[:, :13], image[:, :13].T.flip(0).T) < 0.5
 
 
 def test_model_blind_map_fails_and_grad_cam_changes(model) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import stats as scipy_stats
 from toys import LinearGapModel, RegionModel
 
 from baselines import GradCAM
@@ -31,15 +30,31 @@ def gap_model() -> LinearGapModel:
     )
 
 
-def test_spearman_and_iou_match_scipy_and_counting() -> None:
+def test_spearman_properties_and_iou_by_counting() -> None:
     generator = torch.Generator().manual_seed(1)
     a, b = torch.rand(12, 12, generator=generator), torch.rand(12, 12, generator=generator)
     b[:3] = 0.5  # ties
-    expected = scipy_stats.spearmanr(a.flatten(), b.flatten()).statistic
-    assert stability.spearman(a, b) == pytest.approx(expected)
+    rho = stability.spearman(a, b)
+    assert -1 < rho < 1
+    # Ranks only: a strictly increasing transform of either map changes nothing.
+    assert stability.spearman(torch.exp(3 * a), b.pow(3) - 2) == pytest.approx(rho, abs=1e-12)
+    assert stability.spearman(b, a) == pytest.approx(rho, abs=1e-12)
+    assert stability.spearman(a, -b) == pytest.approx(-rho, abs=1e-12)
+    assert stability.spearman(a, a) == 1.0  # exactly
     assert stability.spearman(a, a**3) == pytest.approx(1.0)
+    assert stability.spearman(a, 1 - a) == pytest.approx(-1.0)
+    ramp = torch.arange(16.0).reshape(4, 4)
+    assert stability.spearman(ramp, ramp.flatten().flip(0).reshape(4, 4)) == pytest.approx(-1.0)
+    # Ties share their mean rank: [1, 2, 2, 3] against [1, 2, 3, 4] is rho = 4.5 / sqrt(4.5 * 5).
+    tied, ramp = torch.tensor([1.0, 2.0, 2.0, 3.0]), torch.arange(4.0)
+    assert stability.spearman(tied, ramp) == pytest.approx(4.5 / np.sqrt(4.5 * 5))
     assert stability.spearman(torch.zeros(4, 4), torch.zeros(4, 4)) == 1.0
+    assert stability.spearman(torch.zeros(4, 4), torch.ones(4, 4)) == 1.0
     assert stability.spearman(torch.zeros(4, 4), a[:4, :4]) == 0.0
+    assert stability.spearman(a[:4, :4], torch.full((4, 4), 7.0)) == 0.0
+    with_nan = b.clone()
+    with_nan[5, 5] = float("nan")
+    assert np.isnan(stability.spearman(a, with_nan))
     ramp = torch.arange(100.0).reshape(10, 10)
     assert stability.top_iou(ramp, ramp) == 1.0
     # Top 15 of 100 vs the top 15 of the ramp shifted by 5: 10 shared of 20 in the union.

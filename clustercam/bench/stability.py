@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import spearmanr
 from torch import nn
 from tqdm import tqdm
 
@@ -32,25 +33,17 @@ MetricFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch
 MakeMethod = Callable[[nn.Module, int], Callable[..., object]]
 
 
-def _ranks(values: torch.Tensor) -> torch.Tensor:
-    """Average ranks (ties share their mean rank), as Spearman's rho needs."""
-    flat = values.flatten().double()
-    _, inverse, counts = torch.unique(flat, return_inverse=True, return_counts=True)
-    ends = counts.cumsum(0).double()
-    return (ends - (counts.double() - 1) / 2)[inverse]
-
-
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Rank correlation of two maps; 1 for two constant maps, 0 for a constant against a varying
-    one (no order to agree with)."""
+    """Rank correlation of two maps (scipy's, ties sharing their mean rank); 1 for two constant
+    maps, 0 for a constant against a varying one (no order to agree with), NaN when neither is
+    constant and one holds a NaN."""
     if torch.equal(a, b):
         return 1.0  # exactly, not up to the rounding of the correlation
     constant_a, constant_b = bool(a.max() == a.min()), bool(b.max() == b.min())
-    if constant_a or constant_b:
+    if constant_a or constant_b:  # scipy would warn and return NaN
         return float(constant_a and constant_b)
-    rank_a, rank_b = _ranks(a.cpu()), _ranks(b.cpu())
-    rank_a, rank_b = rank_a - rank_a.mean(), rank_b - rank_b.mean()
-    return float((rank_a * rank_b).sum() / (rank_a.norm() * rank_b.norm()))
+    x, y = (t.detach().flatten().cpu().double().numpy() for t in (a, b))
+    return float(spearmanr(x, y).statistic)
 
 
 def top_iou(a: torch.Tensor, b: torch.Tensor, fraction: float = TOP_FRACTION) -> float:

@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from PIL import Image
 
@@ -23,6 +24,7 @@ from clustercam.bench.columns import BY_NAME, Field
 from clustercam.bench.data import SAMPLES_DIR
 from clustercam.bench.report.runs import Job, Run, canonical
 from clustercam.bench.report.tables import CAUSAL_METRICS, NotAvailable, pretty, summary_cells
+from metrics import auc
 
 RESIZE, CROP = 256, 224
 DPI = 100
@@ -108,11 +110,6 @@ def mean_curve(curves: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
     return np.mean(same, axis=0), len(same)
 
 
-def trapezoid_auc(curve: np.ndarray) -> float:
-    """The AUC of docs/metrics.md on [0, 1]; of a mean curve, the mean of the per-image AUCs."""
-    return float((curve.sum() - curve[0] / 2 - curve[-1] / 2) / (len(curve) - 1))
-
-
 def curves_figure(run: Run, out: Path) -> Path:
     """Mean deletion and insertion curves per method, x = fraction of pixels changed."""
     if not run.curves_path.is_file():
@@ -124,7 +121,8 @@ def curves_figure(run: Run, out: Path) -> Path:
     for axis, kind in zip(axes, ("deletion", "insertion")):
         for method in (m for m in run.methods if curves[m][kind]):
             mean, n = mean_curve(curves[method][kind])
-            label = f"{pretty(method)} (AUC {trapezoid_auc(mean):.3f}, n={n})"
+            # The AUC of a mean curve is the mean of the per-image AUCs (it is linear).
+            label = f"{pretty(method)} (AUC {float(auc(torch.from_numpy(mean))):.3f}, n={n})"
             axis.plot(np.linspace(0, 1, len(mean)), mean, label=label)
         axis.set(
             title=f"{kind.capitalize()} (preset {run.preset})",
