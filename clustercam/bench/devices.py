@@ -4,13 +4,21 @@ and the numeric settings that make `precision=fp32` mean fp32 on every device.
 `auto` sizes follow the device (docs/performance.md): on a GPU per-call overheads dominate, so
 many images and large chunks per forward pass; on a CPU the forward passes themselves dominate
 and one image at a time keeps memory low and an interrupted run cheap. Results never depend on them.
+
+`provenance` says where a run ran (versions, device, commit), for its folder's runtime.json.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import platform
+import subprocess
+import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +33,9 @@ AUTO = "auto"
 # (float sums in a batched forward pass may round differently from a single image's).
 AUTO_SIZES: dict[str, tuple[int, int]] = {"cuda": (32, 256), "cpu": (1, 16)}
 MAX_CUDA_WORKERS = 4
+# The packages whose versions a run records (their distribution names), this one's last.
+PROVENANCE_PACKAGES = ("torch", "torchvision", "timm", "clustercam-bench")
+GIT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,3 +105,82 @@ def _size(key: str, value: Any, auto: int, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{key} must be 'auto' or an integer >= {minimum}, got {value!r}")
     return value
+
+
+def provenance(device: torch.device, precision: str) -> dict[str, Any]:
+    """Where this start of a run runs, as JSON: when, package versions (None where one is not
+    installed), python, device and card, precision, the checkout's git commit and whether its
+    tracked files differ from it (both None without git or a checkout), and the command line.
+
+    Never raises: a run must not fail for want of its provenance.
+    """
+    versions = {name: _installed_version(name) for name in PROVENANCE_PACKAGES}
+    versions["torch"] = torch.__version__  # the one running, whatever the metadata says
+    commit, dirty = git_state(Path(__file__).resolve().parent)
+    return {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions,
+        "python": platform.python_version(),
+        "device": str(device),
+        "card": card_name(device),
+        "torch_cuda": torch.version.cuda,  # the CUDA torch was built for (None: CPU build)
+        "precision": str(precision),
+        "commit": commit,
+        "dirty": dirty,
+        "argv": list(sys.argv),
+    }
+
+
+def card_name(device: torch.device) -> str:
+    """The GPU's name on CUDA, else the CPU's model (platform, else /proc/cpuinfo, else the
+    machine type); '' when nothing says."""
+    try:
+        if device.type == "cuda":
+            return torch.cuda.get_device_name(device)
+    except Exception:  # a broken driver: the run itself will say more
+        return ""
+    name = platform.processor()
+    if not name or name == platform.machine():
+        try:
+            with open("/proc/cpuinfo") as cpuinfo:
+                models = [line for line in cpuinfo if line.startswith("model name")]
+            name = models[0].split(":", 1)[1].strip() if models else name
+        except OSError:
+            pass
+    return name or platform.machine()
+
+
+def git_state(folder: Path) -> tuple[str | None, bool | None]:
+    """(HEAD commit, tracked files changed since it) of the git checkout whose clustercam/bench is
+    `folder`; (None, None) without git, outside a checkout (an installed copy) or on a timeout.
+    Untracked files do not count as changes (as in `git describe --dirty`)."""
+    head = _git(folder, "rev-parse", "--show-toplevel", "HEAD")
+    lines = (head or "").splitlines()
+    if len(lines) != 2:
+        return None, None
+    top, commit = lines
+    if (Path(top) / "clustercam" / "bench").resolve() != folder.resolve():
+        return None, None  # a copy installed inside some other repository
+    status = _git(folder, "status", "--porcelain", "--untracked-files=no")
+    return commit, None if status is None else bool(status.strip())
+
+
+def _git(folder: Path, *arguments: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None

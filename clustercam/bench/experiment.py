@@ -27,7 +27,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from clustercam.base import CAMMethod
 from clustercam.bench.columns import auc_column, confidence_columns
 from clustercam.bench.data import Sample
-from clustercam.bench.devices import resolve_plan, set_numerics
+from clustercam.bench.devices import provenance, resolve_plan, set_numerics
 from clustercam.bench.loader import LoadedBatch, image_batches
 from clustercam.bench.records import SUMMARY_MD, RunRecords, readable_summary
 from clustercam.bench.schema import RunConfig
@@ -98,6 +98,7 @@ def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataF
             for name, c in configs.items()
         }
         with RunRecords(run_dir, list(methods), config) as records:
+            records.add_start(provenance(device, precision))  # runtime.json: where it ran
             todo = [s for s in samples if records.missing(s.image_id)]
             log.info(
                 "model %s (target layer %s) on %s: %d images (%d already done), methods %s, "

@@ -36,6 +36,7 @@ from clustercam.bench.records import (
     PER_IMAGE,
     RUNTIME,
     SETUP,
+    STARTS,
     config_differences,
     finished_curves,
     finished_rows,
@@ -168,9 +169,12 @@ def _write(
     if setup_costs:
         (folder / SETUP).write_text(json.dumps(setup_costs, indent=1))
     runtimes = [json.loads((job / RUNTIME).read_text()) for job in jobs if (job / RUNTIME).exists()]
-    limits = smallest_chunks(runtime[CHUNK_LIMITS] for runtime in runtimes)
-    if limits:
-        (folder / RUNTIME).write_text(json.dumps({CHUNK_LIMITS: limits}, indent=1))
+    if runtimes:  # every shard's starts, so the merged run still says where it came from
+        merged_runtime = {
+            CHUNK_LIMITS: smallest_chunks(r.get(CHUNK_LIMITS, {}) for r in runtimes),
+            STARTS: [start for r in runtimes for start in r.get(STARTS, [])],
+        }
+        (folder / RUNTIME).write_text(json.dumps(merged_runtime, indent=1))
     preface = ""
     if not merged.complete:
         missing = [i for i in image_ids if i not in found]

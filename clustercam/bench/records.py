@@ -7,7 +7,10 @@ lines are dropped, curves without a row are forgotten, and only the missing (ima
 are explained again. `forget` removes one method's records, so that a resumed run explains that
 method alone again (e.g. after a fix to it). A finished run's files are in data-set order, methods
 in run order, however it was interrupted. The summary is computed from `per_image.csv` alone, so a
-resumed run ends with the same tables as an uninterrupted one.
+resumed run ends with the same tables as an uninterrupted one. `runtime.json` keeps what does not
+change results: where every start of the run ran (package versions, device, commit, command line;
+a list, oldest first) and the chunk sizes it backed off to after running out of memory. One
+process at a time writes a folder: `.lock` holds an flock (filelock) that dies with the process.
 
 The columns are declared in clustercam.bench.columns, the statistics in clustercam.bench.stats.
 """
@@ -15,18 +18,19 @@ The columns are declared in clustercam.bench.columns, the statistics in clusterc
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import math
 import os
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
+from filelock import FileLock, Timeout
 
 from clustercam.bench import stats
 from clustercam.bench.columns import COLUMNS, READ_TYPES, SUMMARISED, Field, table_fields
@@ -41,7 +45,9 @@ ADDED_KEYS: dict[str, Any] = {"precision": "fp32"}
 PER_IMAGE, CURVES, CONFIG, SETUP = "per_image.csv", "curves.jsonl", "config.yaml", "setup_cost.json"
 SUMMARY_CSV, SUMMARY_MD, MAPS, LOCK = "summary.csv", "summary.md", "maps", ".lock"
 RUNTIME = "runtime.json"
-CHUNK_LIMITS = "chunk_size_after_out_of_memory"
+# runtime.json's keys: the chunk sizes backed off to after running out of memory (by device), and
+# where each start of the run ran (devices.provenance), one entry per start, oldest first.
+CHUNK_LIMITS, STARTS = "chunk_size_after_out_of_memory", "starts"
 # summary.md's columns: the curves, AD/IC, and the method's own cost (not the metrics').
 BRIEF_FIELDS: tuple[Field, ...] = (
     *table_fields("causal"),
@@ -63,8 +69,12 @@ class RunRecords:
         self.methods = list(methods)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.run_dir / LOCK)
-        _store_or_check_config(self.run_dir / CONFIG, config)
-        self.recovered_rows = self._recover()
+        try:
+            _store_or_check_config(self.run_dir / CONFIG, config)
+            self.recovered_rows = self._recover()
+        except BaseException:
+            self._lock.release()
+            raise
         self.recorded: dict[str, set[str]] = {}
         for row in self.recovered_rows:
             self.recorded.setdefault(row["image_id"], set()).add(row["method"])
@@ -137,13 +147,22 @@ class RunRecords:
         """Chunk sizes the scoring engine backed off to after running out of memory, by device,
         in runtime.json (the smallest over every start of the run); results do not depend on them.
         """
-        path = self.run_dir / RUNTIME
-        runtime = json.loads(path.read_text()) if path.exists() else {}
+        runtime = read_runtime(self.run_dir)
         known = runtime.get(CHUNK_LIMITS, {})
         merged = smallest_chunks([known, limits])
         if merged != known:
             runtime[CHUNK_LIMITS] = merged
-            _replace(path, json.dumps(runtime, indent=1))
+            _replace(self.run_dir / RUNTIME, json.dumps(runtime, indent=1))
+
+    def add_start(self, record: Mapping[str, Any]) -> None:
+        """Appends where this start of the run ran (`devices.provenance`) to runtime.json's
+        `starts`: every start is kept, oldest first, so a resumed run never loses the record of
+        the start that explained its first images."""
+        runtime = read_runtime(self.run_dir)
+        # An empty chunk record too: merging shards reads that key from every runtime.json.
+        runtime.setdefault(CHUNK_LIMITS, {})
+        runtime[STARTS] = [*runtime.get(STARTS, []), dict(record)]
+        _replace(self.run_dir / RUNTIME, json.dumps(runtime, indent=1))
 
     def put_in_order(self, image_ids: Sequence[str]) -> None:
         """Rewrites per_image.csv and curves.jsonl in data-set order, methods in run order, if
@@ -170,7 +189,7 @@ class RunRecords:
     def close(self) -> None:
         self._rows_file.close()
         self._curves_file.close()
-        self._lock.close()
+        self._lock.release()
 
     def __enter__(self) -> RunRecords:
         return self
@@ -191,6 +210,12 @@ def read_per_image(run_dir: Path) -> pd.DataFrame:
 
 
 COST_COLUMNS = ["seconds", "metric_seconds", "forward", "metric_forward", "tail"]
+
+
+def read_runtime(run_dir: Path) -> dict[str, Any]:
+    """runtime.json of a run folder (see CHUNK_LIMITS, STARTS); {} when there is none."""
+    path = Path(run_dir) / RUNTIME
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def method_costs(run_dir: Path) -> pd.DataFrame:
@@ -245,7 +270,7 @@ def forget(
     run_dir = Path(run_dir)
     if not (run_dir / PER_IMAGE).exists():
         raise ValueError(f"{run_dir} holds no {PER_IMAGE}: not a run folder")
-    with _lock(run_dir / LOCK):
+    with _locked(run_dir / LOCK):
         rows = _rows(run_dir / PER_IMAGE)
         for what, asked, known in (
             ("method", methods, list(dict.fromkeys(row["method"] for row in rows))),
@@ -466,25 +491,31 @@ def check_unlocked(run_dir: Path) -> None:
     """Refuses a run folder another process is writing to, without writing anything."""
     path = Path(run_dir) / LOCK
     if path.exists():
-        with open(path) as handle:
-            _lock_or_refuse(handle, path.parent)
+        _lock(path).release()
 
 
-def _lock_or_refuse(handle: io.TextIOWrapper, run_dir: Path) -> None:
+def _lock(path: Path) -> FileLock:
+    """An exclusive lock on the run directory, taken now or refused (ConfigError), held until
+    `release()`: flock through filelock, so the kernel frees it when the process dies, even by
+    kill -9. A second lock on the folder is refused in this process too."""
+    lock = FileLock(path, timeout=0)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
+        lock.acquire()
+    except Timeout:
         raise ConfigError(
-            f"another run is writing to {run_dir}; wait for it, or choose another run dir"
+            f"another run is writing to {path.parent}; wait for it, or choose another run dir"
         ) from None
+    return lock
 
 
-def _lock(path: Path) -> io.TextIOWrapper:
-    """An exclusive lock on the run directory for this process's lifetime (freed even by kill)."""
-    handle = open(path, "w")  # noqa: SIM115
-    _lock_or_refuse(handle, path.parent)
-    return handle
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """`_lock` held for a `with` block."""
+    lock = _lock(path)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

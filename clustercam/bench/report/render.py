@@ -62,11 +62,15 @@ def group_breaks(table: Table) -> list[bool]:
 
 
 def to_markdown(table: Table) -> str:
-    """Caption paragraph and a pipe table (pandas + tabulate); numbers right-aligned."""
+    """Caption paragraph, a pipe table (pandas + tabulate; numbers right-aligned), then where
+    each run's numbers came from, one list item per run."""
     cells = printed(table, lambda text: text.replace("|", "\\|"))
     align = ["left" if c.decimals is None else "right" for c in table.columns]
     pipe = cells.to_markdown(index=False, colalign=align, disable_numparse=True)
-    return f"**Table {table.number}: {table.title}.** {table.caption}\n\n{pipe}\n"
+    text = f"**Table {table.number}: {table.title}.** {table.caption}\n\n{pipe}\n"
+    if table.provenance:
+        text += "\n" + "".join(f"- {line}\n" for line in table.provenance)
+    return text
 
 
 def latex_escape(text: str) -> str:
@@ -96,7 +100,8 @@ def to_latex(table: Table) -> str:
     for offset, new_block in reversed(list(enumerate(group_breaks(table)))):
         if new_block:
             lines.insert(first + offset, r"\midrule")
-    return "\n".join([f"% Table {table.number}: {table.title}", *lines]) + "\n"
+    provenance = [f"% {line}" for line in table.provenance]
+    return "\n".join([f"% Table {table.number}: {table.title}", *lines, *provenance]) + "\n"
 
 
 def write_table(table: Table, out: Path) -> list[Path]:

@@ -2,7 +2,8 @@
 
 One run directory holds `config.yaml` (the resolved Hydra config), `per_image.csv` (one row per
 image x method), optionally `curves.jsonl`, `maps/<image_id>.npz` and `setup_cost.json` (work a
-method does once per run, e.g. scoring a blank image). A sweep (Hydra multirun)
+method does once per run, e.g. scoring a blank image) and `runtime.json` (where each start of the
+run ran: versions, device, commit; older runs lack it). A sweep (Hydra multirun)
 directory holds one run directory per job, each with `.hydra/overrides.yaml`. Missing config keys
 and missing optional columns are tolerated: a report should say what it cannot show, not crash.
 """
@@ -22,10 +23,12 @@ import yaml
 
 from clustercam.bench import sweeps
 from clustercam.bench.columns import NUMERIC_COLUMNS, READ_TYPES, confidence_columns
-from clustercam.bench.records import CONFIG, CURVES, MAPS, PER_IMAGE, SETUP
+from clustercam.bench.records import CONFIG, CURVES, MAPS, PER_IMAGE, SETUP, STARTS, read_runtime
 from metrics import MODES
 
 K_KEY = "n_clusters"
+NOT_RECORDED = "provenance not recorded (run predates it)"
+SHORT_COMMIT = 7
 # Cluster-CAM options that define a variant (docs/cluster-cam.md); other swept keys change the
 # protocol.
 VARIANT_KEYS: frozenset[str] = frozenset({"clustering", "features", "score", "cognition", "lam"})
@@ -60,10 +63,29 @@ class Run:
     rows: pd.DataFrame
     overrides: dict[str, str] = field(default_factory=dict)
     setup_costs: dict[str, dict[str, float]] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def starts(self) -> list[dict[str, Any]]:
+        """Where each start of the run ran (runtime.json), oldest first; [] for older runs."""
+        return [start for start in self.runtime.get(STARTS) or [] if isinstance(start, dict)]
+
+    def provenance(self) -> str:
+        """One line under a table: what the first start ran on, then any other setting a resumed
+        start ran on (its images' numbers came from there)."""
+        described = list(dict.fromkeys(describe_start(start) for start in self.starts))
+        if not described:
+            return f"Run {self.name}: {NOT_RECORDED}"
+        text = f"Run {self.name}: {described[0]}"
+        if len(described) > 1:
+            text += "; resumed under " + "; and under ".join(described[1:])
+        elif len(self.starts) > 1:
+            text += f" ({len(self.starts)} starts)"
+        return text
 
     @property
     def model(self) -> str:
@@ -135,6 +157,27 @@ class Run:
         return f"{self.model} on {self.data} ({self.n_images} images, preset {self.preset}{step})"
 
 
+def describe_start(start: dict[str, Any]) -> str:
+    """`torch 2.4.1, torchvision 0.19.1, timm 1.0.9, cpu (AMD EPYC), fp32, commit abc1234
+    (dirty)` from one start of runtime.json; what it did not record is left out."""
+    versions = start.get("versions") or {}
+    parts = [f"{name} {version}" for name, version in versions.items() if version]
+    if start.get("python"):
+        parts.append(f"python {start['python']}")
+    if start.get("device"):
+        card = start.get("card")
+        parts.append(f"{start['device']} ({card})" if card else str(start["device"]))
+    if start.get("precision"):
+        parts.append(str(start["precision"]))
+    commit = start.get("commit")
+    if commit:
+        dirty = {True: " (dirty)", False: ""}.get(start.get("dirty"), " (dirty unknown)")
+        parts.append(f"commit {str(commit)[:SHORT_COMMIT]}{dirty}")
+    else:
+        parts.append("no git commit")
+    return ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class Job:
     """A sweep job with the overrides that differ between the sweep's jobs (its coordinates)."""
@@ -190,7 +233,7 @@ def load_run(path: Path, job_overrides: dict[str, str] | None = None) -> Run:
         job_overrides = sweeps.overrides(path)
     setup_path = path / SETUP
     setup_costs = json.loads(setup_path.read_text()) if setup_path.is_file() else {}
-    return Run(path, config or {}, rows, job_overrides, setup_costs)
+    return Run(path, config or {}, rows, job_overrides, setup_costs, read_runtime(path))
 
 
 def varying_overrides(runs: Sequence[Run]) -> list[str]:

@@ -79,7 +79,8 @@ class Table:
     """A table's numbers (`data`, written as CSV) and how to print them (Markdown, LaTeX).
 
     `break_on`: a rule is drawn between rows whose values in these columns differ, so each run
-    and each block of published rows stands apart.
+    and each block of published rows stands apart. `provenance`: one line per run the table
+    draws from, printed under it (`provenance_lines`).
     """
 
     number: int
@@ -89,6 +90,7 @@ class Table:
     columns: tuple[Column, ...]
     data: pd.DataFrame
     break_on: tuple[str, ...] = ()
+    provenance: tuple[str, ...] = ()
 
 
 def pretty(method: str) -> str:
@@ -218,6 +220,11 @@ def runs_note(runs: Iterable[Run]) -> str:
     return "Runs: " + "; ".join(f"{text} x {n}" if n > 1 else text for text, n in counts.items())
 
 
+def provenance_lines(runs: Iterable[Run]) -> tuple[str, ...]:
+    """Where each run's numbers came from (versions, device, precision, commit), in order."""
+    return tuple(run.provenance() for run in dict.fromkeys(runs))
+
+
 def frame(rows: list[dict[str, object]], columns: Sequence[Column]) -> pd.DataFrame:
     """Rows -> DataFrame with the printed columns (and their CIs) first, bookkeeping after.
 
@@ -281,6 +288,7 @@ def confidence_table(runs: Sequence[Run]) -> Table:
         columns,
         frame(rows, columns),
         ("model", "data", "source"),
+        provenance_lines(runs),
     )
 
 
@@ -323,6 +331,7 @@ def causal_table(runs: Sequence[Run]) -> Table:
         columns,
         frame(rows, columns),
         ("model", "data", "preset", "source"),
+        provenance_lines(runs),
     )
 
 
@@ -385,7 +394,14 @@ def cost_table(runs: Sequence[Run]) -> Table:
         *notes,
     )
     return Table(
-        3, "table3_cost", "Cost per image", text, columns, frame(rows, columns), ("model", "data")
+        3,
+        "table3_cost",
+        "Cost per image",
+        text,
+        columns,
+        frame(rows, columns),
+        ("model", "data"),
+        provenance_lines(runs),
     )
 
 
@@ -439,6 +455,7 @@ def k_table(jobs: Sequence[Job]) -> Table:
         columns,
         frame(rows, columns),
         ("model", "setting", "label"),
+        provenance_lines(job.run for job in jobs),
     )
 
 
@@ -507,6 +524,7 @@ def variant_table(runs: Sequence[Run], jobs: Sequence[Job]) -> Table:
         columns,
         frame(rows, columns),
         ("model",),
+        provenance_lines(sources),
     )
 
 
