@@ -4,28 +4,40 @@ pytorch-grad-cam or torchcam methods under this benchmark's protocol."""
 from baselines.ablationcam import AblationCAM
 from baselines.adapters import AdapterError, PytorchGradCAM, TorchCAM
 from baselines.eigencam import EigenCAM
+from baselines.fake import FakeMap
+from baselines.fem import FEM
 from baselines.gradcam import GradCAM
 from baselines.gradcampp import GradCAMPlusPlus
 from baselines.groupcam import GroupCAM
+from baselines.hirescam import HiResCAM
+from baselines.kpcacam import KPCACAM
 from baselines.layercam import LayerCAM
+from baselines.reciprocam import ReciproCAM
 from baselines.rise import RISE
 from baselines.sanity import CenterMap, RandomMap
 from baselines.scorecam import ScoreCAM
 from baselines.sscam import SSCAM
+from baselines.xgradcam import XGradCAM
 
 __all__ = [
+    "FEM",
+    "KPCACAM",
     "RISE",
     "SSCAM",
     "AblationCAM",
     "AdapterError",
     "CenterMap",
     "EigenCAM",
+    "FakeMap",
     "GradCAM",
     "GradCAMPlusPlus",
     "GroupCAM",
+    "HiResCAM",
     "LayerCAM",
     "PytorchGradCAM",
     "RandomMap",
+    "ReciproCAM",
     "ScoreCAM",
     "TorchCAM",
+    "XGradCAM",
 ]
