@@ -1,9 +1,10 @@
-"""Faithfulness metrics of saliency maps (docs/metrics.md); pure: they know nothing of methods.
+"""Metrics of saliency maps (docs/metrics.md), usable on maps from any library.
 
-Every metric takes any nn.Module and scores perturbed images only through
+Faithfulness metrics take any nn.Module and score perturbed images only through
 `clustercam.scoring.class_scores`; wrap the model with `clustercam.cost.counted` to measure a
-metric's own forward passes and seconds apart from the method's. Invalid maps (constant, NaN)
-give NaN results and cost nothing.
+metric's own forward passes and seconds apart from the method's. ADCC and max-sensitivity call
+the method again (any callable that returns maps) and count that cost apart. Complexity and
+localisation need no forward pass. Invalid maps (constant, NaN) give NaN results and cost nothing.
 """
 
 from metrics.adcc import ADCCResult, ADCCSummary, adcc, harmonic_adcc, pearson, summarize_adcc
