@@ -1,10 +1,13 @@
 """What `python run.py` does around the experiment loop, for a person at a terminal.
 
-The config is checked before anything is written (Hydra only creates the run folder: a folder it
-created for a refused config is removed again; configs/config.yaml turns off its .hydra/ copies and
-its log file, written here once the config passed). The exact resume command is printed at start
-and on Ctrl-C or SIGTERM. A ConfigError is printed as one line and exits with code 2;
-`hydra.verbose=true` or HYDRA_FULL_ERROR=1 keeps the traceback.
+The config is checked before anything is written: every value, every method constructed with the
+run's options on the model built on the meta device, then the model's weights loaded (Hydra only
+creates the run folder: a folder it created for a refused config is removed again;
+configs/config.yaml turns off its .hydra/ copies and its log file, written here once the config
+passed). What the check built is what the run goes on with. A ConfigError (a constructor's
+ValueError included) or missing weights (WeightsUnavailableError) is printed as one line and exits
+with code 2; `hydra.verbose=true` or HYDRA_FULL_ERROR=1 keeps the traceback. The exact resume
+command is printed once the run has started, and again on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from clustercam.bench.experiment import run, run_log
 from clustercam.bench.schema import ConfigError
-from clustercam.bench.validate import check
+from clustercam.bench.validate import check, load
 from clustercam.bench.zoo import WeightsUnavailableError
 
 log = logging.getLogger(__name__)
@@ -58,30 +61,36 @@ def _note(folder: str) -> None:
 
 
 def main(cfg: DictConfig) -> None:
-    """Checks `cfg`, then runs (or resumes) it in Hydra's output folder."""
+    """Checks `cfg` and loads its model, then runs (or resumes) it in Hydra's output folder."""
     hydra = HydraConfig.get()
     run_dir = Path(hydra.runtime.output_dir)
-    command = resume_command(hydra, run_dir)
-    try:
-        found = check(cfg, run_dir)
-    except ConfigError as error:
-        _remove_if_new(run_dir, hydra)
-        _fail(error, hydra.verbose)
-    _write_hydra_files(run_dir, cfg, hydra)
-    with run_log(run_dir), _sigterm_as_interrupt():
-        log.info("resume with: %s", command)
-        shape = "x".join(map(str, found["shape"] or ())) or "shape unknown"
-        log.info(
-            "%s, target layer %s (%s), %d images",
-            found["model"], found["layer"], shape, found["images"],
-        )  # fmt: skip
+    with _sigterm_as_interrupt():
         try:
-            run(cfg, run_dir)
-        except KeyboardInterrupt as interrupt:
-            log.warning("interrupted; nothing finished is lost. Resume with: %s", command)
-            sys.exit(143 if isinstance(interrupt, Terminated) else 130)
+            checked = check(cfg, run_dir)
+            setup = load(checked)  # the model's weights, before anything is written
         except (ConfigError, WeightsUnavailableError) as error:
+            _remove_if_new(run_dir, hydra)
             _fail(error, hydra.verbose)
+        except KeyboardInterrupt as interrupt:
+            _remove_if_new(run_dir, hydra)
+            print("interrupted before the run started; nothing was written", file=sys.stderr)
+            sys.exit(_interrupted_code(interrupt))
+        _write_hydra_files(run_dir, cfg, hydra)
+        command = resume_command(hydra, run_dir)
+        with run_log(run_dir):
+            log.info("resume with: %s", command)
+            log.info("%s", checked.describe())
+            try:
+                run(cfg, run_dir, setup=setup)
+            except KeyboardInterrupt as interrupt:
+                log.warning("interrupted; nothing finished is lost. Resume with: %s", command)
+                sys.exit(_interrupted_code(interrupt))
+            except (ConfigError, WeightsUnavailableError) as error:
+                _fail(error, hydra.verbose)
+
+
+def _interrupted_code(interrupt: KeyboardInterrupt) -> int:
+    return 143 if isinstance(interrupt, Terminated) else 130
 
 
 def resume_command(hydra: DictConfig, run_dir: Path) -> str:
