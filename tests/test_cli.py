@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from runner_support import CONFIGS, ROOT, TINY, compose_config, make_image_folder
 
+from clustercam.bench.cli import refuse_unknown_overrides
 from clustercam.bench.schema import run_folder_name
 from clustercam.bench.validate import target_layer_shape
 
@@ -71,6 +72,11 @@ def run_main(
         (["+method.n_cluster=4"], "unknown key method.n_cluster .*did you mean method.n_clusters"),
         (["device=cuda"], "use device=auto .* or device=cpu"),
         (["-m", "method.n_clusters=50,2"], "n_clusters=50 of method"),  # a sweep stops there
+        # A key the config lacks, refused before Hydra refuses it its own way (exit 1, `+key`).
+        (["method.K=0"], r"unknown key method.K .*; did you mean method.n_clusters\? valid keys"),
+        (["+method.K=0"], r"unknown key method.K .*; did you mean method.n_clusters\?"),
+        (["-m", "method=rise", "method.N=10,20"], "did you mean method.n_masks"),
+        (["metrics.causal.stepp=3"], r"unknown key metrics.causal.stepp; did you mean metrics\."),
         # Refused by the methods' constructors, each built on the meta-device model first.
         (["method.n_clusters=0"], r"method \(clustercam\): n_clusters \(K\) must be an integer"),
         (["method.n_clusters=-3"], r"n_clusters \(K\) must be an integer >= 1, got -3"),
@@ -100,6 +106,18 @@ def test_bad_values_leave_nothing(
     if "-m" not in overrides:
         assert "resume with" not in out  # no run started
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["-m", "method.n_clusters=2,4", "+method@methods.gradcam=gradcam"],
+        ["method=gradcam", "method.chunk_size=3"],  # GradCAM takes it: Hydra's `+` advice stands
+        ["method.n_clusters=4", "--cfg", "job", "method.K=1"],  # flags: all left to Hydra
+    ],
+)
+def test_overrides_hydra_takes_or_explains_are_left_to_it(overrides: list[str]) -> None:
+    assert refuse_unknown_overrides(CONFIGS, overrides) is None
 
 
 def test_missing_weights_offline_leave_nothing(

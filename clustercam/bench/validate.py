@@ -10,7 +10,9 @@ is what the run goes on with, so nothing is built twice but the model, for real.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+import inspect
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,12 +158,52 @@ def _check_keys(path: str, node: DictConfig, extra: set[str], passed: set[str]) 
     for key in node:
         if str(key).startswith("_") or key in valid:
             continue
-        close = difflib.get_close_matches(str(key), sorted(valid), n=1)
-        hint = f"did you mean {path}.{close[0]}? " if close else ""
-        raise ConfigError(
-            f"unknown key {path}.{key} ({target} takes no {key!r}); {hint}"
-            f"valid keys: {', '.join(sorted(valid))}"
-        )
+        raise unknown_key(f"{path}.{key}", valid, target)
+
+
+def unknown_key(key: str, valid: Iterable[str], target: str | None = None) -> ConfigError:
+    """The error for the unknown `key` (a dotted path) among the `valid` keys of its node, naming
+    the closest valid one (by spelling, or by the symbol a method's own messages give an option,
+    e.g. K for n_clusters) and listing them all."""
+    parent, _, leaf = key.rpartition(".")
+    valid = sorted(str(v) for v in valid)
+    close = closest_key(leaf, valid, target)
+    hint = f"did you mean {parent + '.' if parent else ''}{close}? " if close else ""
+    takes = f" ({target} takes no {leaf!r})" if target else ""
+    return ConfigError(f"unknown key {key}{takes}; {hint}valid keys: {', '.join(valid)}")
+
+
+def closest_key(key: str, valid: Sequence[str], target: str | None = None) -> str | None:
+    """The valid key `key` most likely means: the closest spelling, else the option whose symbol
+    `key` is (`n_clusters (K)` in the target's source: K), else the same key in another case."""
+    close = difflib.get_close_matches(key, valid, n=1)
+    if close:
+        return close[0]
+    named = _symbols(target).get(key) if target else None
+    if named in valid:
+        return named
+    return {v.lower(): v for v in valid}.get(key.lower())
+
+
+# How the methods name an option in their messages, with its symbol: "n_clusters (K)".
+_SYMBOL = re.compile(r"\b([a-z][a-z0-9_]*) \(([A-Za-z])\)")
+
+
+def _symbols(target: str) -> dict[str, str]:
+    """Symbol -> option, from the source of the target and its bases (empty where unreadable)."""
+    try:
+        found = get_object(target)
+    except (ImportError, AttributeError, ValueError):
+        return {}
+    symbols: dict[str, str] = {}
+    for part in getattr(found, "__mro__", (found,)):
+        try:
+            source = inspect.getsource(part)
+        except (OSError, TypeError):  # builtins, or no source file
+            continue
+        for option, symbol in _SYMBOL.findall(source):
+            symbols.setdefault(symbol, option)
+    return symbols
 
 
 def _message(error: BaseException) -> str:
