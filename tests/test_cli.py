@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from runner_support import CONFIGS, ROOT, TINY, compose_config, make_image_folder
 
+from clustercam.bench import cli
 from clustercam.bench.cli import refuse_unknown_overrides
 from clustercam.bench.schema import run_folder_name
 from clustercam.bench.validate import target_layer_shape
@@ -118,6 +119,22 @@ def test_bad_values_leave_nothing(
 )
 def test_overrides_hydra_takes_or_explains_are_left_to_it(overrides: list[str]) -> None:
     assert refuse_unknown_overrides(CONFIGS, overrides) is None
+
+
+def test_interrupted_before_the_run_started_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Ctrl-C while the config is checked or the weights load: nothing to resume, no folder."""
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load", interrupted)
+    assert run_main(monkeypatch, tmp_path) == 130
+    out, err = capsys.readouterr()
+    assert err.strip() == "interrupted before the run started; nothing was written"
+    assert "resume with" not in out
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_weights_offline_leave_nothing(
