@@ -6,10 +6,15 @@ the common commands, how to resume and what lands where. What happens around the
 clustercam/bench/cli.py.
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from clustercam.bench import cli
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
@@ -18,4 +23,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    cli.refuse_unknown_overrides(CONFIGS, sys.argv[1:])
     main()

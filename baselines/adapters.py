@@ -22,6 +22,9 @@ from clustercam.base import CAMMethod, Explanation, resolve_layer, resolve_targe
 from clustercam.cost import Cost, counted
 from clustercam.ops import minmax_normalize, upsample
 
+# The constructor arguments an adapter passes itself, not options.
+PYTORCH_GRAD_CAM_OWN = {"model", "target_layers"}
+
 
 class AdapterError(ValueError):
     """An adapter cannot be built: its library is missing or has no method of that name."""
@@ -46,6 +49,26 @@ def _pick_class(library: str, methods: dict[str, type], class_name: str) -> type
         f"{library} has no method {class_name!r}; {hint}"
         f"its methods are: {', '.join(sorted(methods))}"
     )
+
+
+def _check_options(
+    library: str, method_class: type, options: dict[str, Any], ours: set[str]
+) -> None:
+    """Refuses an option the class does not take (or one we pass ourselves) before it is built:
+    a half-built pytorch-grad-cam object complains again when collected. A class that takes
+    **kwargs is left to refuse its own."""
+    parameters = inspect.signature(method_class).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    valid = sorted({p.name for p in parameters} - ours)
+    for key in options:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise AdapterError(
+                f"{library} {method_class.__name__} takes no option {key!r}; {hint}"
+                f"its options are: {', '.join(valid) or 'none'}"
+            )
 
 
 class _ClassScore:
@@ -90,6 +113,7 @@ class PytorchGradCAM:
         }
         self.method_class = _pick_class("pytorch-grad-cam", methods, class_name)
         self.options = dict(options or {})
+        _check_options("pytorch-grad-cam", self.method_class, self.options, PYTORCH_GRAD_CAM_OWN)
         self.model = counted(model)
         self.layer = resolve_layer(self.model.model, target_layer)
         self.chunk_size = chunk_size

@@ -190,3 +190,46 @@ def test_checker_finds_a_planted_upward_import(
     else:
         assert len(found) == 1 and found[0].startswith(name), found
         assert imported in found[0]
+
+
+# The experiment loop is imported by what runs it (clustercam.bench.cli, behind run.py) and by
+# nothing else: validation, merge and the scripts build what they need through
+# clustercam.bench.build.
+LOOP = "clustercam.bench.experiment"
+LOOP_IMPORTERS = ("clustercam/bench/cli.py",)
+
+
+def loop_importers(root: Path) -> list[str]:
+    """Every import of the experiment loop in `root`'s packages, scripts and run.py, but cli's."""
+    paths = [p for package in PACKAGES for p in sorted((root / package).rglob("*.py"))]
+    paths += sorted((root / "scripts").rglob("*.py")) + sorted(root.glob("*.py"))
+    problems = []
+    for path in paths:
+        where = path.relative_to(root)
+        if where.as_posix() in LOOP_IMPORTERS:
+            continue
+        for line, name in imported_modules(path, root):
+            if name == LOOP or name.startswith(f"{LOOP}."):
+                problems.append(f"{where}:{line} imports {name}")
+    return problems
+
+
+def test_only_cli_imports_the_experiment_loop() -> None:
+    assert (ROOT / LOOP_IMPORTERS[0]).is_file()
+    assert loop_importers(ROOT) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("clustercam/bench/validate.py", "from clustercam.bench.experiment import run\n"),
+        ("clustercam/bench/merge.py", "from .experiment import method_configs\n"),
+        ("clustercam/bench/gather.py", "from clustercam.bench import experiment\n"),
+        ("scripts/bench_speed.py", "import clustercam.bench.experiment as loop\n"),
+        ("run.py", "from clustercam.bench.experiment import run\n"),
+    ],
+)
+def test_loop_checker_finds_a_planted_import(tmp_path: Path, name: str, text: str) -> None:
+    plant(tmp_path, {**CLEAN, "clustercam/bench/cli.py": f"import {LOOP}\n", name: text})
+    found = loop_importers(tmp_path)
+    assert len(found) == 1 and found[0].startswith(name), found

@@ -345,6 +345,31 @@ def runner_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": tests, "HF_HUB_OFFLINE": "1"}
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["method.n_clusters=0"], r"n_clusters \(K\) must be an integer >= 1, got 0"),
+        (["method=pytorch_grad_cam", "method.name=GradCam"], "has no method 'GradCam'"),
+    ],
+)
+def test_a_value_a_constructor_refuses_leaves_no_run(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    """`python run.py` with a value a method's constructor refuses: one line on stderr, exit code
+    2, no resume command (no run started), no folder to resume by mistake."""
+    run_dir = tmp_path / "runs" / "run"
+    done = subprocess.run(
+        runner(*overrides, f"hydra.run.dir={run_dir}"),
+        env=runner_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and re.search(message, lines[0]), lines[0]
+    assert "Error executing job" not in done.stdout + done.stderr
+    assert "resume with" not in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 def readme_resume_command() -> list[str]:
     """The single-run resume command of README.md (Interrupting and resuming), as words."""
     readme = (ROOT / "README.md").read_text()

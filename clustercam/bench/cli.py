@@ -1,32 +1,43 @@
 """What `python run.py` does around the experiment loop, for a person at a terminal.
 
-The config is checked before anything is written (Hydra only creates the run folder: a folder it
-created for a refused config is removed again; configs/config.yaml turns off its .hydra/ copies and
-its log file, written here once the config passed). The exact resume command is printed at start
-and on Ctrl-C or SIGTERM. A ConfigError is printed as one line and exits with code 2;
-`hydra.verbose=true` or HYDRA_FULL_ERROR=1 keeps the traceback.
+The config is checked before anything is written: every value, every method constructed with the
+run's options on the model built on the meta device, then the model's weights loaded (Hydra only
+creates the run folder: a folder it created for a refused config is removed again;
+configs/config.yaml turns off its .hydra/ copies and its log file, written here once the config
+passed). What the check built is what the run goes on with. A ConfigError (a constructor's
+ValueError included) or missing weights (WeightsUnavailableError) is printed as one line and exits
+with code 2; `hydra.verbose=true` or HYDRA_FULL_ERROR=1 keeps the traceback. The exact resume
+command is printed once the run has started, and again on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import ConfigCompositionException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from clustercam.bench import build
 from clustercam.bench.experiment import run, run_log
 from clustercam.bench.schema import ConfigError
-from clustercam.bench.validate import check
+from clustercam.bench.validate import check, load, unknown_key
 from clustercam.bench.zoo import WeightsUnavailableError
 
 log = logging.getLogger(__name__)
@@ -58,30 +69,80 @@ def _note(folder: str) -> None:
 
 
 def main(cfg: DictConfig) -> None:
-    """Checks `cfg`, then runs (or resumes) it in Hydra's output folder."""
+    """Checks `cfg` and loads its model, then runs (or resumes) it in Hydra's output folder."""
     hydra = HydraConfig.get()
     run_dir = Path(hydra.runtime.output_dir)
-    command = resume_command(hydra, run_dir)
-    try:
-        found = check(cfg, run_dir)
-    except ConfigError as error:
-        _remove_if_new(run_dir, hydra)
-        _fail(error, hydra.verbose)
-    _write_hydra_files(run_dir, cfg, hydra)
-    with run_log(run_dir), _sigterm_as_interrupt():
-        log.info("resume with: %s", command)
-        shape = "x".join(map(str, found["shape"] or ())) or "shape unknown"
-        log.info(
-            "%s, target layer %s (%s), %d images",
-            found["model"], found["layer"], shape, found["images"],
-        )  # fmt: skip
+    with _sigterm_as_interrupt():
         try:
-            run(cfg, run_dir)
-        except KeyboardInterrupt as interrupt:
-            log.warning("interrupted; nothing finished is lost. Resume with: %s", command)
-            sys.exit(143 if isinstance(interrupt, Terminated) else 130)
+            checked = check(cfg, run_dir)
+            setup = load(checked)  # the model's weights, before anything is written
         except (ConfigError, WeightsUnavailableError) as error:
+            _remove_if_new(run_dir, hydra)
             _fail(error, hydra.verbose)
+        except KeyboardInterrupt as interrupt:
+            _remove_if_new(run_dir, hydra)
+            print("interrupted before the run started; nothing was written", file=sys.stderr)
+            sys.exit(_interrupted_code(interrupt))
+        _write_hydra_files(run_dir, cfg, hydra)
+        command = resume_command(hydra, run_dir)
+        with run_log(run_dir):
+            log.info("resume with: %s", command)
+            log.info("%s", checked.describe())
+            try:
+                run(cfg, run_dir, setup=setup)
+            except KeyboardInterrupt as interrupt:
+                log.warning("interrupted; nothing finished is lost. Resume with: %s", command)
+                sys.exit(_interrupted_code(interrupt))
+            except (ConfigError, WeightsUnavailableError) as error:
+                _fail(error, hydra.verbose)
+
+
+def _interrupted_code(interrupt: KeyboardInterrupt) -> int:
+    return 143 if isinstance(interrupt, Terminated) else 130
+
+
+def refuse_unknown_overrides(config_dir: Path, argv: Sequence[str]) -> None:
+    """Refuses `key=value` for a key the composed config lacks (`method.K=0`) as any unknown key:
+    one line naming the closest valid key, exit code 2. Hydra's own refusal comes over several
+    lines with exit code 1 and advises `+method.K=0`, which the method would refuse next. The
+    config is composed here once as `python run.py` would (a sweep's first values); anything
+    else, and any command line with a flag other than -m, is left to Hydra."""
+    if any(word.startswith("-") and word not in ("-m", "--multirun") for word in argv):
+        return
+    try:
+        overrides = [_first_value(o) for o in OverridesParser.create().parse_overrides(
+            [word for word in argv if not word.startswith("-")]
+        )]  # fmt: skip
+        with initialize_config_dir(str(config_dir.resolve()), version_base="1.3"):
+            try:
+                compose("config", overrides=[line for _, line in overrides])
+                return
+            except ConfigCompositionException as error:
+                refused = re.match(r"Could not override '([^']+)'", str(error))
+                if refused is None or not isinstance(
+                    error.__cause__, (ConfigAttributeError, ConfigKeyError)
+                ):
+                    return
+            key = refused.group(1)
+            kept = [line for override, line in overrides if override.key_or_group != key]
+            node = OmegaConf.select(compose("config", overrides=kept), key.rpartition(".")[0])
+            target = node.get("_target_") if isinstance(node, DictConfig) else None
+            takes = build.parameters(get_object(target)) if target is not None else []
+    except Exception:  # whatever fails here, Hydra says it in its own words
+        return
+    if not isinstance(node, DictConfig) or takes is None or key.rpartition(".")[2] in takes:
+        return  # an option its config leaves out (or **kwargs): Hydra's `+key=value` is right
+    valid = [str(k) for k in node if not str(k).startswith("_")]
+    print(f"error: {unknown_key(key, valid, target)}", file=sys.stderr)
+    sys.exit(CONFIG_ERROR_EXIT)
+
+
+def _first_value(override: Override) -> tuple[Override, str]:
+    """(the override, its command-line text with a sweep's first value)."""
+    if not override.is_sweep_override():
+        return override, override.input_line
+    first = next(iter(override.sweep_string_iterator()))
+    return override, f"{override.get_key_element()}={first}"
 
 
 def resume_command(hydra: DictConfig, run_dir: Path) -> str:

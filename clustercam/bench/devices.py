@@ -10,7 +10,6 @@ and one image at a time keeps memory low and an interrupted run cheap. Results n
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import subprocess
@@ -25,8 +24,6 @@ import torch
 
 from clustercam.cost import Precision
 
-log = logging.getLogger(__name__)
-
 AUTO = "auto"
 # (batch_size, chunk_size) chosen by `auto` per device type. On a CPU the masked passes (chunks)
 # carry the work, so one image at a time costs nothing and keeps a resumed run bit-identical
@@ -40,12 +37,24 @@ GIT_TIMEOUT_S = 5.0
 
 @dataclass(frozen=True)
 class Plan:
-    """The resolved `device`, `batch_size`, `chunk_size` and `num_workers` of a run."""
+    """The resolved `device`, `batch_size`, `chunk_size` and `num_workers` of a run; `auto`
+    names the sizes that were `auto`."""
 
     device: torch.device
     batch_size: int
     chunk_size: int
     num_workers: int
+    auto: frozenset[str] = frozenset()
+
+    def describe(self, requested: str = "") -> str:
+        """E.g. `device cpu (device=auto): batch_size 1 (auto), chunk_size 16 (auto),
+        num_workers 0 (auto)`, with the `device` value asked for when given."""
+        sizes = ", ".join(
+            f"{key} {getattr(self, key)}{' (auto)' if key in self.auto else ''}"
+            for key in ("batch_size", "chunk_size", "num_workers")
+        )
+        asked = f" (device={requested})" if requested else ""
+        return f"device {self.device}{asked}: {sizes}"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,23 +70,14 @@ def resolve_plan(device: str, batch_size: Any, chunk_size: Any, num_workers: Any
     kind = "cuda" if resolved.type == "cuda" else "cpu"
     auto_batch, auto_chunk = AUTO_SIZES[kind]
     auto_workers = min(MAX_CUDA_WORKERS, os.cpu_count() or 1) if kind == "cuda" else 0
-    plan = Plan(
+    given = {"batch_size": batch_size, "chunk_size": chunk_size, "num_workers": num_workers}
+    return Plan(
         resolved,
         _size("batch_size", batch_size, auto_batch, minimum=1),
         _size("chunk_size", chunk_size, auto_chunk, minimum=1),
         _size("num_workers", num_workers, auto_workers, minimum=0),
+        frozenset(key for key, value in given.items() if value == AUTO),
     )
-    log.info(
-        "device %s: batch_size %d%s, chunk_size %d%s, num_workers %d%s",
-        plan.device,
-        plan.batch_size,
-        " (auto)" if batch_size == AUTO else "",
-        plan.chunk_size,
-        " (auto)" if chunk_size == AUTO else "",
-        plan.num_workers,
-        " (auto)" if num_workers == AUTO else "",
-    )
-    return plan
 
 
 def resolved_chunk_size(chunk_size: Any, device: str) -> int:

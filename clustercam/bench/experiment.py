@@ -1,9 +1,10 @@
 """The experiment loop: data set -> model -> every method -> every metric -> records.
 
-Methods, metrics, model and data set are built from config `_target_`s, so this module never
-imports a baseline by name. Several methods in one run share the image loading and the work that
-does not depend on a map: the original forward pass (p_c(x), the target class) and the endpoints
-of the deletion and insertion curves, computed once per image.
+Methods, metrics, model and data set are built from config `_target_`s by clustercam.bench.build,
+so this module never imports a baseline by name. Several methods in one run share the image
+loading and the work that does not depend on a map: the original forward pass (p_c(x), the target
+class) and the endpoints of the deletion and insertion curves, computed once per image. Only
+clustercam.bench.cli (what `python run.py` does) imports this module.
 """
 
 from __future__ import annotations
@@ -19,23 +20,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from clustercam.base import CAMMethod
+from clustercam.bench import build
+from clustercam.bench.build import Metrics, Setup
 from clustercam.bench.columns import auc_column, confidence_columns
 from clustercam.bench.data import Sample
-from clustercam.bench.devices import provenance, resolve_plan, set_numerics
+from clustercam.bench.devices import provenance, set_numerics
 from clustercam.bench.loader import LoadedBatch, image_batches
 from clustercam.bench.records import SUMMARY_MD, RunRecords, readable_summary
-from clustercam.bench.schema import RunConfig
-from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import ZooModel
-from clustercam.cost import Cost, CostCounter, counted
+from clustercam.cost import Cost, CostCounter
 from clustercam.scoring import chunk_limits
-from metrics import MODES, CausalMetric, confidence, invalid_maps
+from metrics import confidence, invalid_maps
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,6 @@ PROGRESS = {auc_column("insertion"): "ins", auc_column("deletion"): "del", "drop
 # Rows, curves and maps (or None) of one image.
 ImageRecord = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, np.ndarray] | None]
 CURVE_KINDS = ("deletion", "insertion")
-
-
-@dataclass
-class Metrics:
-    """The configured metrics; a None causal metric or an empty mode list is not computed."""
-
-    confidence_modes: tuple[str, ...]
-    deletion: CausalMetric | None
-    insertion: CausalMetric | None
-    chunk_size: int
 
 
 @dataclass(frozen=True)
@@ -67,36 +57,30 @@ class Bench:
     save_maps: bool
 
 
-def run(cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None) -> pd.DataFrame:
+def run(
+    cfg: DictConfig, run_dir: Path, zoo: ZooModel | None = None, setup: Setup | None = None
+) -> pd.DataFrame:
     """Runs (or resumes) the experiment of `cfg` in `run_dir`; returns the summary table.
 
-    `zoo` replaces the configured model, for a model built in Python rather than by the zoo.
+    `setup` is what clustercam.bench.validate.check built from `cfg` (and the model, when built
+    already: Setup.with_model); without it, it is built here. `zoo` replaces the configured model,
+    for a model built in Python rather than by the zoo.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_log(run_dir), logging_redirect_tqdm():
-        cfg = typed_config(cfg)
-        plan = resolve_plan(cfg.device, cfg.batch_size, cfg.chunk_size, cfg.num_workers)
-        # The resolved sizes, so that methods' `${chunk_size}` and the stored config hold them.
-        cfg.batch_size, cfg.chunk_size, cfg.num_workers = (
-            plan.batch_size,
-            plan.chunk_size,
-            plan.num_workers,
-        )
-        config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        setup = setup or build.setup(cfg)
+        cfg, config, plan = setup.cfg, setup.config, setup.plan
         target, device, precision = config["target"], plan.device, config["precision"]
         set_numerics(device, precision)
-        configs = method_configs(cfg)
-        metrics = build_metrics(cfg.metrics, plan.chunk_size)
-        samples = build_samples(cfg.data)
-        torch.manual_seed(cfg.seed)
-        log.info("device %s (device=%s); output folder %s", device, config["device"], run_dir)
-        zoo = zoo or instantiate(cfg.model, device=device)
-        model = counted(zoo.model, precision)
-        methods = {
-            name: instantiate(c, model=model, target_layer=zoo.target_layer)
-            for name, c in configs.items()
-        }
+        log.info("%s; output folder %s", plan.describe(config["device"]), run_dir)
+        if zoo is not None:
+            torch.manual_seed(cfg.seed)  # as where the model is built (build.build_model)
+        else:
+            zoo = setup.zoo or build.build_model(setup)
+        model = build.counted_model(setup, zoo)
+        methods = build.build_methods(setup, model, zoo.target_layer)
+        metrics, samples = setup.metrics, setup.samples
         with RunRecords(run_dir, list(methods), config) as records:
             records.add_start(provenance(device, precision))  # runtime.json: where it ran
             todo = [s for s in samples if records.missing(s.image_id)]
@@ -167,41 +151,6 @@ def warm_up(batch: LoadedBatch, bench: Bench) -> dict[str, float]:
             seconds[name] = cost.seconds
             log.info("warm-up of %s: %.2f s (not in per-image seconds)", name, cost.seconds)
     return seconds
-
-
-def build_samples(data: DictConfig) -> list[Sample]:
-    """The data set of `data._target_`, narrowed by the subset keys (see Selection)."""
-    options = OmegaConf.to_container(data, resolve=True)
-    selection = Selection(**{key: options.pop(key) for key in SELECTION_KEYS if key in options})
-    options.pop("name", None)
-    return selection.apply(instantiate(options))
-
-
-def build_metrics(cfg: DictConfig, chunk_size: int) -> Metrics:
-    modes = tuple(cfg.confidence.modes or ())
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise ValueError(f"unknown confidence mode {unknown[0]!r}; valid: {', '.join(MODES)}")
-    deletion = instantiate(cfg.deletion) if cfg.get("deletion") else None
-    insertion = instantiate(cfg.insertion) if cfg.get("insertion") else None
-    return Metrics(modes, deletion, insertion, chunk_size)
-
-
-def method_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
-    """`method` then every entry of `methods`, by name; `name` itself is not an argument."""
-    entries = [("method", cfg.method)] + [(f"methods.{k}", v) for k, v in cfg.methods.items()]
-    configs: dict[str, dict[str, Any]] = {}
-    where: dict[str, str] = {}
-    for path, node in entries:
-        options = OmegaConf.to_container(node, resolve=True)
-        name = options.pop("name", None) or path.rsplit(".", 1)[-1]
-        if name in configs and configs[name] != options:
-            raise ValueError(
-                f"two different methods are named {name!r} ({where[name]} and {path}); "
-                f"give {path}.name another value"
-            )
-        configs[name], where[name] = options, path
-    return configs
 
 
 def explain_batch(
@@ -369,12 +318,6 @@ def _score(
 
 def _base_row(sample: Sample) -> dict[str, Any]:
     return {"image_id": sample.image_id, "path": str(sample.path), "label": sample.label}
-
-
-def typed_config(cfg: DictConfig) -> DictConfig:
-    """`cfg` typed by the run schema: Hydra did so already, a config built in Python may not.
-    Ranges, which the schema cannot state, are checked where sizes are resolved (devices.py)."""
-    return OmegaConf.merge(OmegaConf.structured(RunConfig), cfg)
 
 
 def _warn_skipped(rows: Sequence[Mapping[str, Any]]) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-from clustercam.bench.experiment import build_samples, method_configs
+from clustercam.bench.build import build_samples, method_configs
 from clustercam.bench.records import (
     CHUNK_LIMITS,
     CONFIG,

@@ -1,8 +1,8 @@
 """The typed top level of the run config (configs/config.yaml), so that Hydra itself refuses a bad
 value on the command line and names the valid ones, before anything runs.
 
-Registered in Hydra's ConfigStore as `run_schema` on import; `clustercam.bench.experiment`
-imports it. Importing it also registers the `metrics_preset` resolver, through which
+Registered in Hydra's ConfigStore as `run_schema` on import; `clustercam.bench.build` imports
+it. Importing it also registers the `metrics_preset` resolver, through which
 configs/shared/metrics.yaml reads the presets' numbers from their one table, metrics.PRESETS; the
 `resolved_chunk_size` resolver, through which the methods' configs read `chunk_size: auto` as the
 device's chunk size (clustercam/bench/devices.py); and the `run_folder` resolver that names run

