@@ -8,7 +8,6 @@ import torch
 
 from baselines import EigenCAM, LayerCAM, PytorchGradCAM
 from clustercam.base import capture_output
-from clustercam.bench import bundled_samples, load_image, load_model
 from clustercam.ops import minmax_normalize, upsample
 
 pytestmark = pytest.mark.slow
@@ -16,17 +15,6 @@ pytest.importorskip("pytorch_grad_cam", reason="optional: pip install '.[adapter
 
 # Three photos; on baboon, pytorch-grad-cam's sign of the principal component (LAPACK's, so it may
 # vary with the build) was the other one when this test was written.
-PHOTOS = ("chelsea", "baboon", "dog_bike_truck")
-
-
-@pytest.fixture(scope="module")
-def lite0_and_images():
-    zoo = load_model("efficientnet_lite0")
-    samples = {s.image_id: s for s in bundled_samples()}
-    images = torch.stack([zoo.transform(load_image(samples[name].path)) for name in PHOTOS])
-    return zoo, images
-
-
 def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a, b = a.flatten(1).double(), b.flatten(1).double()
     a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)

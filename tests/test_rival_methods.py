@@ -333,23 +333,7 @@ def test_reciprocam_across_a_residual_connection_names_the_layer():
 # --- the real model (slow) -----------------------------------------------------------------------
 # pytorch-grad-cam is a test dependency ('.[test]'); the slow tests compare against it.
 
-PHOTOS = ("chelsea", "baboon", "dog_bike_truck")
-
-
-@pytest.fixture(scope="module")
-def lite0_and_images():
-    from clustercam.bench import bundled_samples, load_image, load_model
-
-    zoo = load_model("efficientnet_lite0")
-    samples = {s.image_id: s for s in bundled_samples()}
-    images = torch.stack([zoo.transform(load_image(samples[name].path)) for name in PHOTOS])
-    return zoo, images
-
-
-def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a, b = a.flatten(1).double(), b.flatten(1).double()
-    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
-    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
+from test_real_agreement import pearson  # noqa: E402 - the agreement tests' helper, not repeated
 
 
 @pytest.mark.slow
