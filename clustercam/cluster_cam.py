@@ -1,12 +1,12 @@
 """Cluster-CAM (Feng et al., arXiv 2302.01642), as reconstructed in docs/cluster-cam.md.
 
-The paper's equations are not available; every uncertain choice is an argument here:
-channels are clustered by where they fire, each cluster's mean map masks the image once, and the
-clusters that help the class (cognition-base) minus those that hurt it (cognition-scissors) give
-the map. The defaults (deterministic farthest-point k-means, scores against the blank image) are
-the ones the declared rule of docs/cluster-cam.md chose; configs/method/clustercam.yaml repeats
-them (a test keeps the two equal). Default cost: 1 + K forward passes, no backward pass, and one
-blank image per model.
+The paper's equations are not available; every uncertain choice is an argument here: channels
+are clustered (by their raw maps, or their min-max scaled maps: where they fire), each cluster's
+mean map masks the image once, and the clusters that help the class (cognition-base) minus those
+that hurt it (cognition-scissors) give the map. The defaults (k-means++ with 4 seeded restarts on
+the channels' raw maps, scores against the blank image) are the ones the declared rule of
+docs/cluster-cam.md chose; configs/method/clustercam.yaml repeats them (a test keeps the two
+equal). Default cost: 1 + K forward passes, no backward pass, and one blank image per model.
 """
 
 from __future__ import annotations
@@ -72,13 +72,13 @@ class ClusterCAM(CAMMethod):
         target_layer: str | nn.Module,
         n_clusters: int = 8,
         clustering: Algorithm = "kmeans",
-        features: Features = "normalized",
+        features: Features = "raw",
         score: Score = "masked",
         cognition: Cognition = "baseline",
         lam: float = 1.0,
         seed: int = 0,
         n_init: int = 4,
-        init: Init = "farthest",
+        init: Init = "k-means++",
         select: Select = "inertia",
         cluster_precision: Precision = "float32",
         max_iter: int = 300,

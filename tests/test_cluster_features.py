@@ -108,12 +108,17 @@ def reference_map(
 
 
 @pytest.mark.slow
-def test_default_map_equals_a_plain_reference_on_every_bundled_photo():
+def test_documented_map_equals_a_plain_reference_on_every_bundled_photo():
+    """docs/cluster-cam.md's reconstruction with per-channel features and farthest-point seeding
+    (the default until the rule was applied again with the fixed features; every option named)."""
     zoo = load_model("efficientnet_lite0")
     images = torch.stack([zoo.transform(load_image(s.path)) for s in bundled_samples()])
     with torch.no_grad():
         blank_p = zoo.model(torch.zeros_like(images[:1])).double().softmax(1)[0].numpy()
-    ours = ClusterCAM(zoo.model, zoo.target_layer)(images).maps.double().numpy()
+    ours = ClusterCAM(
+        zoo.model, zoo.target_layer, n_clusters=8, features="normalized", init="farthest",
+        cognition="baseline", score="masked", lam=1.0,
+    )(images).maps.double().numpy()
     for sample, image, our_map in zip(bundled_samples(), images, ours):
         expected = reference_map(zoo.model, image, zoo.target_layer, 8, blank_p)
         pearson = np.corrcoef(expected.ravel(), our_map.ravel())[0, 1]

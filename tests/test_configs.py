@@ -218,11 +218,11 @@ def test_cluster_variants_change_one_choice_each() -> None:
     default = configs.pop("clustercam")
     changed = {name: {k for k in c if c[k] != default[k]} for name, c in configs.items()}
     assert changed == {
-        "cc_kmeans_pp": {"init"},
+        "cc_farthest": {"init"},
         "cc_kmeans_sklearn": {"clustering"},
         "cc_agglomerative": {"clustering"},
         "cc_spectral": {"clustering"},
-        "cc_raw_features": {"features"},
+        "cc_normalized_features": {"features"},
         "cc_blur_gain": {"score"},
         "cc_centered": {"cognition"},
         "cc_extremes": {"cognition"},

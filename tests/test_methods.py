@@ -229,13 +229,13 @@ def test_bad_input_gets_a_clear_message():
         ScoreCAM(model, "features", variant="fast")
 
 
-def test_default_kmeans_groups_the_region_toys_channels_by_quadrant():
-    """RegionModel's channels are copies (with offsets) of one map per quadrant: the default
-    (farthest-point) k-means puts each quadrant's copies together and leaves the dead channels out.
-    (scikit-learn's k-means++ with 4 restarts settles for a worse partition here: inertia 46.4
-    against 42.2 on the first image, so the two maps are not compared.)"""
+def test_farthest_kmeans_groups_the_region_toys_channels_by_quadrant():
+    """RegionModel's channels are copies (with offsets) of one map per quadrant: farthest-point
+    k-means on the normalised maps puts each quadrant's copies together and leaves the dead
+    channels out. (scikit-learn's k-means++ with 4 restarts settles for a worse partition here:
+    inertia 46.4 against 42.2 on the first image, so the two maps are not compared.)"""
     model = RegionModel(region=1, copies=3, dead=2)
-    method = ClusterCAM(model, "features", n_clusters=4)
+    method = ClusterCAM(model, "features", n_clusters=4, init="farthest", features="normalized")
     with capture_output(model.features) as hooked:
         model(region_images(n=2))
     labels = method.channel_labels(hooked.output)
