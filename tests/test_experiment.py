@@ -29,6 +29,7 @@ from clustercam.bench.forget import rerun_command
 from clustercam.bench.gather import gather, main
 from clustercam.bench.merge import main as merge_main
 from clustercam.bench.records import forget, read_per_image
+from clustercam.bench.schema import ConfigError
 
 METHODS = [
     "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
@@ -252,6 +253,20 @@ def test_a_forgotten_method_alone_is_explained_again(tmp_path: Path) -> None:
         stored = np.load(run_dir / "maps" / name)
         assert sorted(stored.files) == sorted(maps)
         assert all(np.array_equal(stored[method], maps[method]) for method in maps)
+
+
+def test_a_forgotten_method_may_come_back_with_other_options(tmp_path: Path) -> None:
+    """Options of a method without records may change on resume (nothing was measured with
+    them) and the stored config follows; a recorded method's options may not."""
+    run_dir = folder_run(tmp_path, "+method@methods.gradcam=gradcam", "data.n_images=2")
+    base = [*TINY, "data=imagefolder", f"data.root={tmp_path / 'images'}", "data.n_images=2",
+            "+method@methods.gradcam=gradcam"]  # fmt: skip
+    with pytest.raises(ConfigError, match=r"differs in method\.n_clusters"):
+        run(compose_config(*base, "method.n_clusters=4"), run_dir)
+    forget(run_dir, ["clustercam"])
+    run(compose_config(*base, "method.n_clusters=4"), run_dir)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["method"]["n_clusters"] == 4
+    assert set(read_per_image(run_dir)["method"]) == {"clustercam", "gradcam"}
 
 
 def test_forget_names_the_command_that_explains_again(tmp_path: Path) -> None:

@@ -312,7 +312,8 @@ def forget(
 def config_differences(
     first: Mapping[str, Any], second: Mapping[str, Any], also_ignored: Iterable[str] = ()
 ) -> list[str]:
-    """Dotted keys whose values differ, apart from RESUMABLE_KEYS and the `also_ignored` keys."""
+    """Dotted keys whose values differ, apart from RESUMABLE_KEYS and the `also_ignored` keys (and
+    the keys below them)."""
     before, now, ignored = _flatten(first), _flatten(second), set(also_ignored)
     before = {**{k: v for k, v in ADDED_KEYS.items() if k in now}, **before}
     now = {**{k: v for k, v in ADDED_KEYS.items() if k in before}, **now}
@@ -321,6 +322,7 @@ def config_differences(
         for key in before.keys() | now.keys()
         if key.rsplit(".", 1)[-1] not in RESUMABLE_KEYS
         and key not in ignored
+        and not any(key.startswith(f"{prefix}.") for prefix in ignored)
         and before.get(key) != now.get(key)
     )
 
@@ -529,20 +531,36 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _store_or_check_config(path: Path, config: Mapping[str, Any]) -> None:
-    if not path.exists():
+    """Stores the config of a new run; an existing run must hold the same, but for the options of
+    methods without records (e.g. after `forget`), which the new config replaces."""
+    if not path.exists() or check_resumable(path.parent, config):
         _replace(path, yaml.safe_dump(dict(config), sort_keys=False))
-        return
-    check_resumable(path.parent, config)
 
 
-def check_resumable(run_dir: Path, config: Mapping[str, Any]) -> None:
-    """Refuses a run folder that holds another experiment's config (RESUMABLE_KEYS aside)."""
+def check_resumable(run_dir: Path, config: Mapping[str, Any]) -> bool:
+    """Refuses a run folder that holds another experiment's config (RESUMABLE_KEYS aside). The
+    options of a method with no record yet may differ: nothing was measured with them. Returns
+    whether they do (the stored config is then out of date)."""
     path = Path(run_dir) / CONFIG
     if not path.exists():
-        return
-    changed = config_differences(yaml.safe_load(path.read_text()), config)
+        return False
+    stored = yaml.safe_load(path.read_text())
+    unrecorded = _unrecorded_method_keys(stored, Path(run_dir))
+    changed = config_differences(stored, config, also_ignored=unrecorded)
     if changed:
         raise ConfigError(
             f"{path.parent} holds a run with another config (differs in {', '.join(changed)}); "
             "resume with the same command, or choose a new run dir"
         )
+    return bool(config_differences(stored, config))
+
+
+def _unrecorded_method_keys(config: Mapping[str, Any], run_dir: Path) -> list[str]:
+    """Config keys (`method`, `methods.<key>`) of the methods that have no row in the run."""
+    recorded = {row["method"] for row in _rows(run_dir / PER_IMAGE)}
+    entries = [("method", config.get("method") or {})]
+    entries += [(f"methods.{key}", node) for key, node in (config.get("methods") or {}).items()]
+    return [
+        key for key, node in entries
+        if (node.get("name") or key.rsplit(".", 1)[-1]) not in recorded
+    ]  # fmt: skip
