@@ -15,6 +15,25 @@ pytest.importorskip("pytorch_grad_cam", reason="optional: pip install '.[adapter
 
 # Three photos; on baboon, pytorch-grad-cam's sign of the principal component (LAPACK's, so it may
 # vary with the build) was the other one when this test was written.
+def agreement_up_to_sign(make, library_name, zoo, images):
+    """Pearson of pytorch-grad-cam's map with ours or with ours of the negated activations (the
+    other sign of a principal component), whichever is higher; ours; the activations. The library
+    method must cost one forward pass and no backward pass."""
+    method = make(zoo.model, zoo.target_layer)
+    ours = method(images)
+    theirs = PytorchGradCAM(zoo.model, zoo.target_layer, library_name)(images)
+    with torch.no_grad(), capture_output(method.layer) as hooked:
+        zoo.model(images)
+    activations = hooked.output
+    flipped = minmax_normalize(
+        upsample(method.saliency(images, ours.classes, None, -activations).float(), (224, 224)),
+        over=(-2, -1),
+    )
+    agreement = torch.maximum(pearson(ours.maps, theirs.maps), pearson(flipped, theirs.maps))
+    assert (theirs.cost.forward, theirs.cost.backward) == (1, 0)  # one pass, no gradient
+    return agreement, ours, activations
+
+
 def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a, b = a.flatten(1).double(), b.flatten(1).double()
     a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
@@ -35,18 +54,7 @@ def test_eigencam_agrees_with_pytorch_grad_cam_up_to_its_sign(lite0_and_images):
     map rises with the channel sum. Its map is therefore ours or ours of the flipped projection
     (Eigen-CAM of the negated activations), and ours always correlates with the channel sum."""
     zoo, images = lite0_and_images
-    method = EigenCAM(zoo.model, zoo.target_layer)
-    ours = method(images)
-    theirs = PytorchGradCAM(zoo.model, zoo.target_layer, "EigenCAM")(images)
-    with torch.no_grad(), capture_output(method.layer) as hooked:
-        zoo.model(images)
-    activations = hooked.output
-    flipped = minmax_normalize(
-        upsample(method.saliency(images, ours.classes, None, -activations).float(), (224, 224)),
-        over=(-2, -1),
-    )
-    agreement = torch.maximum(pearson(ours.maps, theirs.maps), pearson(flipped, theirs.maps))
+    agreement, ours, activations = agreement_up_to_sign(EigenCAM, "EigenCAM", zoo, images)
     assert (agreement >= 0.99).all(), agreement
     channel_sum = upsample(activations.sum(1), (224, 224))
     assert (pearson(ours.maps, channel_sum) > 0).all()
-    assert (theirs.cost.forward, theirs.cost.backward) == (1, 0)
