@@ -300,9 +300,9 @@ def forget(
                 changed = len(maps) < len(stored.files)
             if changed:
                 _write_maps(path, maps) if maps else path.unlink()
-        if (run_dir / SETUP).exists() and gone_images is None:
+        if (run_dir / SETUP).exists() and gone_images is None:  # a method forgotten everywhere
             costs = json.loads((run_dir / SETUP).read_text())
-            kept_costs = {m: c for m, c in costs.items() if not gone("", m)}
+            kept_costs = {m: c for m, c in costs.items() if gone_methods and m not in gone_methods}
             _replace(run_dir / SETUP, json.dumps(kept_costs, indent=1))
         for stale in (SUMMARY_CSV, SUMMARY_MD):
             (run_dir / stale).unlink(missing_ok=True)
@@ -545,6 +545,8 @@ def check_resumable(run_dir: Path, config: Mapping[str, Any]) -> bool:
     if not path.exists():
         return False
     stored = yaml.safe_load(path.read_text())
+    if not config_differences(stored, config):
+        return False  # the usual resume: no need to read the records
     unrecorded = _unrecorded_method_keys(stored, Path(run_dir))
     changed = config_differences(stored, config, also_ignored=unrecorded)
     if changed:
@@ -552,7 +554,7 @@ def check_resumable(run_dir: Path, config: Mapping[str, Any]) -> bool:
             f"{path.parent} holds a run with another config (differs in {', '.join(changed)}); "
             "resume with the same command, or choose a new run dir"
         )
-    return bool(config_differences(stored, config))
+    return True
 
 
 def _unrecorded_method_keys(config: Mapping[str, Any], run_dir: Path) -> list[str]:
