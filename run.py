@@ -3,7 +3,7 @@
 The configs live in configs/; `python run.py --help` and the README (Running experiments) list
 the common commands, how to resume and what lands where. What happens around the experiment loop
 (the config checked before anything is written, the resume command, clean errors) is in
-clustercam/bench/cli.py.
+clustercam/bench/run_command.py.
 """
 
 import sys
@@ -12,16 +12,16 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from clustercam.bench import cli
+from clustercam.bench import run_command
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def main(cfg: DictConfig) -> None:
-    cli.main(cfg)
+    run_command.main(cfg)
 
 
 if __name__ == "__main__":
-    cli.refuse_unknown_overrides(CONFIGS, sys.argv[1:])
+    run_command.refuse_unknown_overrides(CONFIGS, sys.argv[1:])
     main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from clustercam.base import CAMMethod
+from clustercam.cam_method import CAMMethod
 from clustercam.tail import tail_logits
 
 

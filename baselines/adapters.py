@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod, Explanation, resolve_layer, resolve_targets
+from clustercam.cam_method import CAMMethod, Explanation, resolve_layer, resolve_targets
 from clustercam.cost import Cost, counted
-from clustercam.ops import minmax_normalize, upsample
+from clustercam.map_ops import minmax_normalize, upsample
 
 # The constructor arguments an adapter passes itself, not options.
 PYTORCH_GRAD_CAM_OWN = {"model", "target_layers"}

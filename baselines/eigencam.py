@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod
+from clustercam.cam_method import CAMMethod
 
 
 class EigenCAM(CAMMethod):

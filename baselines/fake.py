@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod
+from clustercam.cam_method import CAMMethod
 
 
 class FakeMap(CAMMethod):

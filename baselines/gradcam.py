@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from clustercam.base import CAMMethod
+from clustercam.cam_method import CAMMethod
 
 
 class GradCAM(CAMMethod):

@@ -7,9 +7,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod, check_choice, check_count
+from clustercam.cam_method import CAMMethod, check_choice, check_count
 from clustercam.clustering import cluster_channels
-from clustercam.ops import blur, is_constant, minmax_normalize, upsample
+from clustercam.map_ops import blur, is_constant, minmax_normalize, upsample
 from clustercam.scoring import class_scores
 
 Grouping = Literal["consecutive", "kmeans"]

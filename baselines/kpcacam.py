@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod, check_choice
+from clustercam.cam_method import CAMMethod, check_choice
 
 KERNELS = ("sigmoid", "rbf", "poly", "linear", "cosine")
 

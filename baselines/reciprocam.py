@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from clustercam.base import CAMMethod, check_choice
+from clustercam.cam_method import CAMMethod, check_choice
 from clustercam.tail import tail_logits
 
 KERNELS = ("point", "gaussian")

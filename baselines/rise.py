@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from clustercam.base import CAMMethod, check_count
+from clustercam.cam_method import CAMMethod, check_count
 from clustercam.scoring import class_scores
 
 

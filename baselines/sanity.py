@@ -8,7 +8,7 @@ import zlib
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod
+from clustercam.cam_method import CAMMethod
 
 _GOLDEN = 0x9E3779B1  # an odd constant: seeds 0, 1, 2, ... give distinct generator seeds
 

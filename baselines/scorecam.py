@@ -7,8 +7,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod
-from clustercam.ops import is_constant, upsample
+from clustercam.cam_method import CAMMethod
+from clustercam.map_ops import is_constant, upsample
 from clustercam.scoring import Output
 
 Variant = Literal["official", "channel_softmax"]

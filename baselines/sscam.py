@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from baselines.scorecam import ScoreCAM, Variant
-from clustercam.base import check_choice, check_count, mask_owners
-from clustercam.ops import minmax_normalize, upsample
+from clustercam.cam_method import check_choice, check_count, mask_owners
+from clustercam.map_ops import minmax_normalize, upsample
 from clustercam.scoring import Output, class_scores
 
 NoiseOn = Literal["mask", "input"]

@@ -3,7 +3,7 @@
 The bench above it (data sets, model zoo, experiment loop, records, report) is `clustercam.bench`.
 """
 
-from clustercam.base import CAMMethod, Explanation, capture_output
+from clustercam.cam_method import CAMMethod, Explanation, capture_output
 from clustercam.cluster_cam import ClusterCAM
 from clustercam.cost import Cost, CostCounter
 

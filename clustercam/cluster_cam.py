@@ -17,7 +17,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from clustercam.base import CAMMethod, check_choice, check_count
+from clustercam.cam_method import CAMMethod, check_choice, check_count
 from clustercam.clustering import (
     ALGORITHMS,
     INITS,
@@ -28,14 +28,14 @@ from clustercam.clustering import (
     cluster_channels,
     kmeans,
 )
-from clustercam.ops import blur, is_constant, minmax_normalize
+from clustercam.map_ops import blur, is_constant, minmax_normalize
 from clustercam.scoring import class_scores
 
 Features = Literal["normalized", "raw"]
 Score = Literal["masked", "blur_gain"]
 Cognition = Literal["centered", "baseline", "extremes", "weighted"]
 COGNITIONS: tuple[str, ...] = ("centered", "baseline", "extremes", "weighted")
-Precision = Literal["float32", "float64"]
+ClusterPrecision = Literal["float32", "float64"]
 PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -80,7 +80,7 @@ class ClusterCAM(CAMMethod):
         n_init: int = 4,
         init: Init = "k-means++",
         select: Select = "inertia",
-        cluster_precision: Precision = "float32",
+        cluster_precision: ClusterPrecision = "float32",
         max_iter: int = 300,
         tol: float = 1e-4,
         blur_kernel: int = 51,

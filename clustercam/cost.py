@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
+AutocastPrecision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(AutocastPrecision)
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -58,12 +58,12 @@ class CostCounter(nn.Module):
     float32. fp32 (the default) runs the model exactly as it is.
     """
 
-    def __init__(self, model: nn.Module, precision: Precision = "fp32") -> None:
+    def __init__(self, model: nn.Module, precision: AutocastPrecision = "fp32") -> None:
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         self.model = model
-        self.precision: Precision = precision
+        self.precision: AutocastPrecision = precision
         self.forward_images = 0
         self.backward_images = 0
         self.tail_images = 0
@@ -110,7 +110,7 @@ class CostCounter(nn.Module):
             cost.tail = self.tail_images - tail0
 
 
-def counted(model: nn.Module, precision: Precision | None = None) -> CostCounter:
+def counted(model: nn.Module, precision: AutocastPrecision | None = None) -> CostCounter:
     """The model itself if it is already counted, else a counter around it.
 
     `precision=None` keeps an existing counter's precision (fp32 for a new one); asking an existing
@@ -166,7 +166,7 @@ def operations_outside(model: nn.Module) -> Iterator[Counter[str]]:
 
 
 @contextmanager
-def _checked_autocast(device: torch.device, precision: Precision) -> Iterator[None]:
+def _checked_autocast(device: torch.device, precision: AutocastPrecision) -> Iterator[None]:
     if not torch.amp.is_autocast_available(device.type):
         raise ValueError(
             f"precision {precision!r} needs autocast, which torch does not offer on {device.type}; "

@@ -35,7 +35,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import nn
 
-from clustercam.ops import blur
+from clustercam.map_ops import blur
 from clustercam.scoring import class_scores, memory_format
 from metrics.validity import check_batch, check_per_image, invalid_maps
 

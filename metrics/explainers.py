@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from clustercam.base import Explanation
+from clustercam.cam_method import Explanation
 from clustercam.cost import CostCounter, counted
 
 Explainer = Callable[[torch.Tensor, torch.Tensor], Explanation | torch.Tensor]

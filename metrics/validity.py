@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from clustercam.ops import is_constant
+from clustercam.map_ops import is_constant
 
 
 def invalid_maps(maps: torch.Tensor) -> torch.Tensor:

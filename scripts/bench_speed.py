@@ -37,14 +37,14 @@ from torch import nn
 
 from baselines import CenterMap, GradCAM, GradCAMPlusPlus, RandomMap, ScoreCAM
 from clustercam import ClusterCAM
-from clustercam.base import resolve_layer
 from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.devices import AUTO, resolved_chunk_size, set_numerics
 from clustercam.bench.records import method_costs
 from clustercam.bench.timing import default_weights, floor_seconds, synchronize
 from clustercam.bench.zoo import MODELS, ZooModel, load_model
+from clustercam.cam_method import resolve_layer
 from clustercam.cost import PRECISIONS, CostCounter, counted
-from clustercam.ops import minmax_normalize, upsample
+from clustercam.map_ops import minmax_normalize, upsample
 from metrics import confidence, deletion, insertion
 
 FULL_RUN_IMAGES = 50_000

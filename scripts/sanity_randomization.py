@@ -37,7 +37,7 @@ from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.zoo import load_model
 
 
-def makers(layer: str, chunk: int) -> dict[str, randomization.MakeMethod]:
+def makers(layer: str, chunk: int) -> dict[str, randomization.MakeMethodForModel]:
     return {
         "gradcam": lambda net: GradCAM(net, layer),
         "gradcampp": lambda net: GradCAMPlusPlus(net, layer),

@@ -50,9 +50,9 @@ RISE_MASKS = 64
 SSCAM_SAMPLES = 2
 
 
-def makers(layer: str, chunk: int) -> dict[str, stability.MakeMethod]:
+def makers(layer: str, chunk: int) -> dict[str, stability.MakeSeededMethod]:
     """Every method measured, by report name; `cc_<candidate>` are Cluster-CAM's candidates."""
-    made: dict[str, stability.MakeMethod] = {
+    made: dict[str, stability.MakeSeededMethod] = {
         "gradcam": lambda net, seed: GradCAM(net, layer),
         "gradcampp": lambda net, seed: GradCAMPlusPlus(net, layer),
         "layercam": lambda net, seed: LayerCAM(net, layer),
@@ -168,7 +168,7 @@ def main() -> None:
                                      seeds=args.seeds, metrics=metrics)  # fmt: skip
             rows.insert(0, "method", name)
         per_run.append(rows)
-        summary = stability.summarize(rows, list(metrics))
+        summary = stability.summarize_stability(rows, list(metrics))
         summary.insert(0, "seeded", stability.has_seed(every[name], zoo.model))
         summary.insert(0, "method", name)
         summaries.append(summary)

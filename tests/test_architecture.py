@@ -152,10 +152,10 @@ def plant(root: Path, files: dict[str, str]) -> None:
 
 
 CLEAN = {
-    "clustercam/__init__.py": "from clustercam.base import X\n",
-    "clustercam/base.py": "import torch\n",
+    "clustercam/__init__.py": "from clustercam.cam_method import X\n",
+    "clustercam/cam_method.py": "import torch\n",
     "metrics/__init__.py": "from clustercam.scoring import class_scores\n",
-    "baselines/gradcam.py": "from ..clustercam import base\nfrom clustercam.base import X\n",
+    "baselines/gradcam.py": "from ..clustercam import base\nfrom clustercam.cam_method import X\n",
     "clustercam/bench/__init__.py": "from metrics import auc\nfrom baselines import gradcam\n",
     "clustercam/bench/report/tables.py": "from ..stats import mean_ci\n",
 }
@@ -169,7 +169,7 @@ def test_checker_passes_a_clean_tree(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "imported"),
     [
-        ("clustercam/ops.py", "from clustercam.bench.zoo import load_model\n", "clustercam.bench"),
+        ("clustercam/map_ops.py", "from clustercam.bench import zoo\n", "clustercam.bench"),
         ("clustercam/cost.py", "from clustercam import bench\n", "clustercam.bench"),
         ("clustercam/scoring.py", "import metrics.causal\n", "metrics.causal"),
         ("metrics/causal.py", "from baselines.gradcam import GradCAM\n", "baselines.gradcam"),
@@ -177,7 +177,7 @@ def test_checker_passes_a_clean_tree(tmp_path: Path) -> None:
         ("metrics/confidence.py", "from clustercam.bench.records import X\n", "clustercam.bench"),
         # The top floor may import anything below it.
         ("clustercam/bench/records.py", "from metrics import auc\nimport baselines\n", None),
-        ("clustercam/base.py", "from .bench import data\n", "clustercam.bench.data"),
+        ("clustercam/cam_method.py", "from .bench import data\n", "clustercam.bench.data"),
     ],
 )
 def test_checker_finds_a_planted_upward_import(
@@ -192,15 +192,15 @@ def test_checker_finds_a_planted_upward_import(
         assert imported in found[0]
 
 
-# The experiment loop is imported by what runs it (clustercam.bench.cli, behind run.py) and by
+# The experiment loop is imported by what runs it (bench.run_command, behind run.py) and by
 # nothing else: validation, merge and the scripts build what they need through
 # clustercam.bench.build.
 LOOP = "clustercam.bench.experiment"
-LOOP_IMPORTERS = ("clustercam/bench/cli.py",)
+LOOP_IMPORTERS = ("clustercam/bench/run_command.py",)
 
 
 def loop_importers(root: Path) -> list[str]:
-    """Every import of the experiment loop in `root`'s packages, scripts and run.py, but cli's."""
+    """Every import of the experiment loop in `root`'s packages, scripts and run.py."""
     paths = [p for package in PACKAGES for p in sorted((root / package).rglob("*.py"))]
     paths += sorted((root / "scripts").rglob("*.py")) + sorted(root.glob("*.py"))
     problems = []
@@ -230,6 +230,6 @@ def test_only_cli_imports_the_experiment_loop() -> None:
     ],
 )
 def test_loop_checker_finds_a_planted_import(tmp_path: Path, name: str, text: str) -> None:
-    plant(tmp_path, {**CLEAN, "clustercam/bench/cli.py": f"import {LOOP}\n", name: text})
+    plant(tmp_path, {**CLEAN, "clustercam/bench/run_command.py": f"import {LOOP}\n", name: text})
     found = loop_importers(tmp_path)
     assert len(found) == 1 and found[0].startswith(name), found

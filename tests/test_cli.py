@@ -17,8 +17,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from runner_support import CONFIGS, ROOT, TINY, compose_config, make_image_folder
 
-from clustercam.bench import cli
-from clustercam.bench.cli import refuse_unknown_overrides
+from clustercam.bench import run_command
+from clustercam.bench.run_command import refuse_unknown_overrides
 from clustercam.bench.schema import run_folder_name
 from clustercam.bench.validate import target_layer_shape
 
@@ -129,7 +129,7 @@ def test_interrupted_before_the_run_started_leaves_nothing(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "load", interrupted)
+    monkeypatch.setattr(run_command, "load", interrupted)
     assert run_main(monkeypatch, tmp_path) == 130
     out, err = capsys.readouterr()
     assert err.strip() == "interrupted before the run started; nothing was written"

@@ -11,7 +11,7 @@ from toys import LinearGapModel, MeanSigmoidToy, RegionModel, TinyNet
 
 from baselines import SSCAM, AdapterError, EigenCAM, GradCAM, LayerCAM, PytorchGradCAM, ScoreCAM
 from baselines import TorchCAM as TorchCAMAdapter
-from clustercam.ops import minmax_normalize, upsample
+from clustercam.map_ops import minmax_normalize, upsample
 
 
 def region_images(n: int = 3, size: int = 16, seed: int = 0) -> torch.Tensor:

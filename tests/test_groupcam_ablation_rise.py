@@ -12,7 +12,7 @@ from toys import LinearGapModel, RegionModel, TinyNet
 
 from baselines import RISE, AblationCAM, GroupCAM
 from clustercam.cost import counted
-from clustercam.ops import minmax_normalize
+from clustercam.map_ops import minmax_normalize
 from clustercam.tail import tail_logits
 
 

@@ -9,7 +9,7 @@ from toys import LinearGapModel, RegionModel
 
 from baselines import CenterMap, GradCAM, GradCAMPlusPlus, RandomMap, ScoreCAM
 from clustercam import ClusterCAM
-from clustercam.base import CAMMethod, capture_output
+from clustercam.cam_method import CAMMethod, capture_output
 from clustercam.cost import operations_outside
 
 

@@ -10,7 +10,7 @@ import torch
 from toys import LinearToy, MeanSigmoidToy
 
 from clustercam.cost import counted
-from clustercam.ops import blur
+from clustercam.map_ops import blur
 from metrics import (
     PRESETS,
     CausalMetric,

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from baselines import EigenCAM, LayerCAM, PytorchGradCAM
-from clustercam.base import capture_output
-from clustercam.ops import minmax_normalize, upsample
+from clustercam.cam_method import capture_output
+from clustercam.map_ops import minmax_normalize, upsample
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("pytorch_grad_cam", reason="optional: pip install '.[adapters]'")

@@ -12,8 +12,8 @@ from torch import nn
 from toys import LinearGapModel, RegionModel, TinyNet
 
 from baselines import FEM, KPCACAM, GradCAM, HiResCAM, PytorchGradCAM, ReciproCAM, XGradCAM
-from clustercam.base import CAMMethod, capture_output
-from clustercam.ops import minmax_normalize, upsample
+from clustercam.cam_method import CAMMethod, capture_output
+from clustercam.map_ops import minmax_normalize, upsample
 
 
 def gap_toy(seed: int = 1, channels: int = 4, classes: int = 3) -> LinearGapModel:

@@ -71,7 +71,7 @@ def test_deterministic_method_agrees_with_itself(gap_model) -> None:
     seeds = rows[rows["comparison"] == "seeds"]
     assert len(seeds) == 6 and (seeds["spearman"] == 1.0).all() and (seeds["top15_iou"] == 1).all()
     assert (rows[rows["comparison"] == "precision"]["spearman"] > 0.999).all()
-    summary = stability.summarize(rows, ["mean"]).set_index("comparison")
+    summary = stability.summarize_stability(rows, ["mean"]).set_index("comparison")
     assert summary.loc["seeds", "mean_spread_max"] == 0.0
     assert summary.loc["noise", "n_images"] == 3
     assert not stability.has_seed(lambda model, seed: GradCAM(model, "features"), gap_model)
@@ -90,7 +90,7 @@ def test_seeded_random_maps_disagree_as_independent_noise_does() -> None:
     # Independent uniform maps: Spearman ~ N(0, 1/n); top-15% IoU ~ 0.15^2 / (0.3 - 0.15^2).
     assert (rows["spearman"].abs() < 4 / np.sqrt(n_pixels)).all()
     assert rows["top15_iou"].mean() == pytest.approx(0.0225 / 0.2775, abs=0.05)
-    summary = stability.summarize(rows, ["mean"])
+    summary = stability.summarize_stability(rows, ["mean"])
     assert summary.loc[0, "mean_spread_max"] > 0
     assert stability.has_seed(lambda net, seed: RandomMap(net, "features", seed=seed), model)
 

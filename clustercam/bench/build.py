@@ -22,12 +22,12 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from clustercam.base import CAMMethod
 from clustercam.bench.data import Sample
 from clustercam.bench.devices import Plan, resolve_plan
 from clustercam.bench.schema import ConfigError, RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import PRETRAINED, ZooModel
+from clustercam.cam_method import CAMMethod
 from clustercam.cost import CostCounter, counted
 from metrics import MODES, CausalMetric
 

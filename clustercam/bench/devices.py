@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from clustercam.cost import Precision
+from clustercam.cost import AutocastPrecision
 
 AUTO = "auto"
 # (batch_size, chunk_size) chosen by `auto` per device type. On a CPU the masked passes (chunks)
@@ -87,7 +87,7 @@ def resolved_chunk_size(chunk_size: Any, device: str) -> int:
     return _size("chunk_size", chunk_size, auto, minimum=1)
 
 
-def set_numerics(device: torch.device, precision: Precision) -> None:
+def set_numerics(device: torch.device, precision: AutocastPrecision) -> None:
     """With fp32 on CUDA, turns TF32 off so that fp32 means fp32 on every device.
 
     cuDNN's TF32 convolutions perturb activations by about 1e-3, enough to flip Cluster-CAM's

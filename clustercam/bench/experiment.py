@@ -4,7 +4,7 @@ Methods, metrics, model and data set are built from config `_target_`s by cluste
 so this module never imports a baseline by name. Several methods in one run share the image
 loading and the work that does not depend on a map: the original forward pass (p_c(x), the target
 class) and the endpoints of the deletion and insertion curves, computed once per image. Only
-clustercam.bench.cli (what `python run.py` does) imports this module.
+clustercam.bench.run_command (what `python run.py` does) imports this module.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from clustercam.base import CAMMethod
 from clustercam.bench import build
 from clustercam.bench.build import Metrics, Setup
 from clustercam.bench.columns import auc_column, confidence_columns
@@ -33,6 +32,7 @@ from clustercam.bench.devices import provenance, set_numerics
 from clustercam.bench.loader import LoadedBatch, image_batches
 from clustercam.bench.records import SUMMARY_MD, RunRecords, readable_summary
 from clustercam.bench.zoo import ZooModel
+from clustercam.cam_method import CAMMethod
 from clustercam.cost import Cost, CostCounter
 from clustercam.scoring import chunk_limits
 from metrics import confidence, invalid_maps

@@ -20,7 +20,7 @@ from clustercam.bench.stability import spearman
 # Passes the check when, with every block randomised, the median Spearman of its maps with the
 # original maps is below this: the maps no longer follow the trained weights.
 PASS_BELOW = 0.5
-MakeMethod = Callable[[nn.Module], Callable[..., object]]
+MakeMethodForModel = Callable[[nn.Module], Callable[..., object]]
 SSIM_WINDOW = 11  # what skimage's Gaussian filter spans at sigma 1.5 (truncated at 3.5 sigma)
 
 
@@ -76,7 +76,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def sanity_check(
-    makers: dict[str, MakeMethod],
+    makers: dict[str, MakeMethodForModel],
     model: nn.Module,
     images: torch.Tensor,
     image_ids: Sequence[str],

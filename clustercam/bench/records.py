@@ -332,7 +332,7 @@ def write_table(path: Path, rows: Sequence[Mapping[str, str]]) -> None:
     _replace(path, _csv_text([COLUMNS, *([row[c] for c in COLUMNS] for row in rows)]))
 
 
-def summarize(
+def summarize_run(
     per_image: pd.DataFrame,
     methods: Sequence[str] | None = None,
     setup_costs: Mapping[str, Mapping[str, float]] | None = None,
@@ -347,7 +347,7 @@ def summarize(
     table = []
     for method in methods:
         rows = per_image[per_image["method"] == method]
-        summary, _ = stats.summarize(rows, SUMMARISED)
+        summary, _ = stats.summarize_fields(rows, SUMMARISED)
         entry: dict[str, Any] = {
             "method": method,
             "n_images": len(rows),
@@ -369,7 +369,7 @@ def write_summaries(
 ) -> pd.DataFrame:
     """summary.csv and summary.md of a run folder from its per_image.csv (one writer for a run
     and for merged shards, so that the two are the same); `preface` opens summary.md."""
-    summary = summarize(read_per_image(run_dir), methods, setup_costs)
+    summary = summarize_run(read_per_image(run_dir), methods, setup_costs)
     summary.to_csv(Path(run_dir) / SUMMARY_CSV, index=False)
     (Path(run_dir) / SUMMARY_MD).write_text(preface + readable_summary(summary))
     return summary

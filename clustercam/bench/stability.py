@@ -30,7 +30,7 @@ TOP_FRACTION = 0.15
 COMPARISONS: tuple[str, ...] = ("seeds", "precision", "noise")
 # (model, images, maps, classes) -> per-image values of one metric, e.g. insertion AUC.
 MetricFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-MakeMethod = Callable[[nn.Module, int], Callable[..., object]]
+MakeSeededMethod = Callable[[nn.Module, int], Callable[..., object]]
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -56,7 +56,7 @@ def top_iou(a: torch.Tensor, b: torch.Tensor, fraction: float = TOP_FRACTION) ->
     return float((top_a & top_b).sum() / (top_a | top_b).sum())
 
 
-def has_seed(make: MakeMethod, model: nn.Module) -> bool:
+def has_seed(make: MakeSeededMethod, model: nn.Module) -> bool:
     """Whether the method's constructor takes a seed (else the seeds comparison is a re-run)."""
     method = make(model, 0)
     target = getattr(method, "method_class", type(method))
@@ -74,7 +74,7 @@ def pixel_noise(
 
 
 def measure(
-    make: MakeMethod,
+    make: MakeSeededMethod,
     model: nn.Module,
     images: torch.Tensor,
     classes: torch.Tensor,
@@ -139,7 +139,7 @@ def measure(
     return pd.DataFrame(rows)
 
 
-def summarize(per_run: pd.DataFrame, metric_names: Sequence[str] = ()) -> pd.DataFrame:
+def summarize_stability(per_run: pd.DataFrame, metric_names: Sequence[str] = ()) -> pd.DataFrame:
     """Per comparison: median and min Spearman, median top-15% IoU over images and runs, and for
     each metric the median and max over images of its spread (max - min over the reference and
     the comparison's runs)."""
@@ -162,7 +162,7 @@ def summarize(per_run: pd.DataFrame, metric_names: Sequence[str] = ()) -> pd.Dat
 
 
 def measure_methods(
-    makers: dict[str, MakeMethod],
+    makers: dict[str, MakeSeededMethod],
     model: nn.Module,
     images: torch.Tensor,
     classes: torch.Tensor,

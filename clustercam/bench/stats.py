@@ -47,7 +47,7 @@ def kept_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["skipped"] == ""]
 
 
-def summarize(
+def summarize_fields(
     rows: pd.DataFrame, fields: Iterable[Field]
 ) -> tuple[dict[str, tuple[float, float, int]], list[str]]:
     """`mean_ci` of each field (scaled to its unit) over one method's kept rows, by field name.

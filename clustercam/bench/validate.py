@@ -21,13 +21,13 @@ from hydra.utils import get_object
 from omegaconf import DictConfig
 from PIL import Image
 
-from clustercam.base import resolve_layer
 from clustercam.bench import build
 from clustercam.bench.build import Setup
 from clustercam.bench.records import check_resumable, check_unlocked
 from clustercam.bench.schema import ConfigError
 from clustercam.bench.selection import SELECTION_KEYS
 from clustercam.bench.zoo import ZooModel
+from clustercam.cam_method import resolve_layer
 
 # Method options that count channel clusters of the target layer, so at most its channels.
 CHANNEL_BOUNDED = ("n_clusters",)

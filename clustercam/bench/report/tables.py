@@ -107,7 +107,7 @@ def summary_cells(
     rows: pd.DataFrame, fields: Sequence[Field]
 ) -> tuple[dict[str, float], list[str]]:
     """N, skipped, and each field's mean and CI under the table's keys (`key`, `key_ci95`)."""
-    summary, notes = stats.summarize(rows, fields)
+    summary, notes = stats.summarize_fields(rows, fields)
     kept = len(stats.kept_rows(rows))
     cells: dict[str, float] = {"n": kept, "skipped": len(rows) - kept}
     for field in fields:

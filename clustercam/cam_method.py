@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from clustercam.cost import Cost, CostCounter, counted
-from clustercam.ops import minmax_normalize, upsample
+from clustercam.map_ops import minmax_normalize, upsample
 from clustercam.scoring import Output, class_scores
 
 
