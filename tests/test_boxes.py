@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import timm.data
 import torch
@@ -16,6 +17,7 @@ from PIL import Image, ImageDraw
 from torchvision import transforms as T
 
 from clustercam.bench.boxes import (
+    BUNDLED_BOXES,
     ImageBoxes,
     Preprocessing,
     boxes_for_samples,
@@ -23,6 +25,7 @@ from clustercam.bench.boxes import (
     class_wnid,
     ground_truth_boxes,
     preprocessing_of,
+    read_bundled_boxes,
     read_ilsvrc_xml,
     read_ilsvrc_xml_folder,
     read_loc_solution_csv,
@@ -344,3 +347,38 @@ def test_boxes_for_samples_leaves_an_image_without_a_box_empty(tmp_path: Path) -
 def test_image_boxes_is_plain_data() -> None:
     annotation = ImageBoxes("x", ((TENCH, (0.0, 0.0, 1.0, 1.0)),), 10, 10)
     assert annotation.boxes(TENCH).tolist() == [[0.0, 0.0, 1.0, 1.0]]
+
+
+SAMPLES = BUNDLED_BOXES.parent
+
+
+def test_bundled_boxes_cover_every_photo_within_its_pixels_and_classes() -> None:
+    """Every bundled photo has a box of its own label; each box lies inside its photo and stands
+    only for classes the photo's labels.csv accepts."""
+    labels = pd.read_csv(SAMPLES / "labels.csv")
+    annotations = read_bundled_boxes()
+    assert set(annotations) == {Path(f).stem for f in labels["file"]}
+    for row in labels.itertuples():
+        image_id = Path(row.file).stem
+        width, height = Image.open(SAMPLES / row.file).size
+        assert len(annotations[image_id].boxes(int(row.label))) >= 1, image_id
+        acceptable = {class_wnid(int(c)) for c in str(row.acceptable).split(";")}
+        for wnid, (x0, y0, x1, y1) in annotations[image_id].objects:
+            assert wnid in acceptable, (image_id, wnid)
+            assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height, image_id
+
+
+def test_bundled_boxes_reader_lists_a_box_once_per_class(tmp_path: Path) -> None:
+    path = tmp_path / "boxes.csv"
+    path.write_text(
+        "file,object,classes,x_min,y_min,x_max,y_max\n"
+        "a.jpg,bike,444;671,1,2,30,40\na.jpg,truck,717,50,60,70,80\n"
+    )
+    (annotation,) = read_bundled_boxes(path).values()
+    assert annotation.boxes(444).tolist() == [[1, 2, 30, 40]]
+    assert annotation.boxes(671).tolist() == [[1, 2, 30, 40]]
+    assert annotation.boxes(717).tolist() == [[50, 60, 70, 80]]
+    assert annotation.boxes(1).shape == (0, 4)
+    path.write_text("file,classes,x_min,y_min,x_max,y_max\n")
+    with pytest.raises(ValueError, match="expected the columns"):
+        read_bundled_boxes(path)

@@ -291,6 +291,32 @@ def read_loc_solution_csv(path: str | Path, one_based: bool = True) -> dict[str,
     return annotations
 
 
+BUNDLED_BOXES = Path(__file__).resolve().parent / "assets" / "samples" / "boxes.csv"
+BUNDLED_BOX_COLUMNS = ("file", "object", "classes", "x_min", "y_min", "x_max", "y_max")
+
+
+def read_bundled_boxes(path: str | Path = BUNDLED_BOXES) -> dict[str, ImageBoxes]:
+    """The hand-drawn boxes of the bundled photos (assets/samples/boxes.csv), by image id.
+
+    One row per object: the photo's file, a name, the ImageNet-1k classes (indices, `;`-separated)
+    the box stands for, and the box in the photo's half-open 0-based pixels. A box is listed once
+    per class, so that `class_boxes` finds it whichever of its classes is explained.
+    """
+    path = Path(path)
+    objects: dict[str, list[tuple[str, Box]]] = {}
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != BUNDLED_BOX_COLUMNS:
+            raise ValueError(f"{path}: expected the columns {','.join(BUNDLED_BOX_COLUMNS)}")
+        for row in reader:
+            values = [float(row[key]) for key in BUNDLED_BOX_COLUMNS[3:]]
+            box = _half_open(values, False, None, None, path)
+            image_id = Path(row["file"]).stem
+            wnids = [class_wnid(int(label)) for label in row["classes"].split(";")]
+            objects.setdefault(image_id, []).extend((wnid, box) for wnid in wnids)
+    return {image_id: ImageBoxes(image_id, tuple(found)) for image_id, found in objects.items()}
+
+
 def boxes_for_samples(
     annotations: Mapping[str, ImageBoxes],
     samples: Iterable[tuple[str, int | str, tuple[int, int]]],
