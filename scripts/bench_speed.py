@@ -39,7 +39,7 @@ from baselines import CenterMap, GradCAM, GradCAMPlusPlus, RandomMap, ScoreCAM
 from clustercam import ClusterCAM
 from clustercam.bench.data import bundled_samples, load_image
 from clustercam.bench.devices import AUTO, resolved_chunk_size, set_numerics
-from clustercam.bench.records import method_costs
+from clustercam.bench.run_folder import method_costs
 from clustercam.bench.timing import default_weights, floor_seconds, synchronize
 from clustercam.bench.zoo import MODELS, ZooModel, load_model
 from clustercam.cam_method import resolve_layer

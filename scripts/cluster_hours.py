@@ -19,7 +19,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from clustercam.bench.records import method_costs
+from clustercam.bench.run_folder import method_costs
 
 # Method of the imagenet_shards sweep -> its row in bench_speed (library `ours`).
 SPEED_ROWS = {

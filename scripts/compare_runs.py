@@ -24,7 +24,7 @@ import pandas as pd
 
 from clustercam.bench import stats
 from clustercam.bench.columns import BY_NAME, SUMMARISED
-from clustercam.bench.records import read_per_image
+from clustercam.bench.run_folder import read_per_image
 
 METRICS = tuple(f.name for f in SUMMARISED if f.table in ("confidence", "causal"))
 

@@ -21,7 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from clustercam.bench import load_image, load_model
-from clustercam.bench.records import read_per_image
+from clustercam.bench.run_folder import read_per_image
 from metrics import deletion, insertion
 
 

@@ -2,7 +2,7 @@
 
 Floor 1: clustercam/*.py (the engine, the methods' base, Cluster-CAM). Floor 2: metrics/ and
 baselines/, which build on floor 1 but not on each other. Floor 3: clustercam/bench/ (data sets,
-zoo, experiment loop, records, report). scripts/ and run.py stand above all: they may import any
+zoo, experiment loop, run folder, report). scripts/ and run.py stand above all: they may import any
 floor, but a script never imports another script nor edits sys.path (shared code lives in the
 package).
 """
@@ -10,6 +10,8 @@ package).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -174,9 +176,9 @@ def test_checker_passes_a_clean_tree(tmp_path: Path) -> None:
         ("clustercam/scoring.py", "import metrics.causal\n", "metrics.causal"),
         ("metrics/causal.py", "from baselines.gradcam import GradCAM\n", "baselines.gradcam"),
         ("baselines/rise.py", "from metrics import auc\n", "metrics.auc"),
-        ("metrics/confidence.py", "from clustercam.bench.records import X\n", "clustercam.bench"),
+        ("metrics/confidence.py", "from clustercam.bench.run_folder import X\n", "clustercam.bench"),  # noqa: E501
         # The top floor may import anything below it.
-        ("clustercam/bench/records.py", "from metrics import auc\nimport baselines\n", None),
+        ("clustercam/bench/run_folder.py", "from metrics import auc\nimport baselines\n", None),
         ("clustercam/cam_method.py", "from .bench import data\n", "clustercam.bench.data"),
     ],
 )
@@ -233,3 +235,68 @@ def test_loop_checker_finds_a_planted_import(tmp_path: Path, name: str, text: st
     plant(tmp_path, {**CLEAN, "clustercam/bench/run_command.py": f"import {LOOP}\n", name: text})
     found = loop_importers(tmp_path)
     assert len(found) == 1 and found[0].startswith(name), found
+
+
+# The run folder has one reader and writer: clustercam.bench.run_folder. Anything else that opens
+# per_image.csv or curves.jsonl itself is a second reader, which drifts (NaN curves, columns added
+# since, partial lines of a run still writing).
+RUN_FOLDER = "clustercam/bench/run_folder.py"
+RUN_FILES = {"PER_IMAGE", "CURVES", "per_image.csv", "curves.jsonl"}
+READERS = {"read_csv", "open", "read_text", "read_bytes", "DictReader", "reader", "read_json"}
+
+
+def run_file_readers(root: Path) -> list[str]:
+    """Every call outside the run folder's module that reads per_image.csv or curves.jsonl."""
+    paths = [p for package in PACKAGES for p in sorted((root / package).rglob("*.py"))]
+    paths += sorted((root / "scripts").rglob("*.py")) + sorted(root.glob("*.py"))
+    problems = []
+    for path in paths:
+        where = path.relative_to(root)
+        if where.as_posix() == RUN_FOLDER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            mentioned = {
+                getattr(inner, "id", None) or getattr(inner, "attr", None)
+                or getattr(inner, "value", None)
+                for inner in ast.walk(node)
+                if isinstance(inner, (ast.Name, ast.Attribute, ast.Constant))
+            }
+            if called in READERS and mentioned & RUN_FILES:
+                problems.append(f"{where}:{node.lineno} reads {ast.unparse(node)}")
+    return problems
+
+
+def test_only_the_run_folder_module_reads_run_files() -> None:
+    assert (ROOT / RUN_FOLDER).is_file()
+    assert run_file_readers(ROOT) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("clustercam/bench/report/runs.py", "pd.read_csv(path / PER_IMAGE, dtype=T)\n"),
+        ("clustercam/bench/report/figures.py", "with open(run.path / 'curves.jsonl') as f: pass\n"),
+        ("scripts/compare_runs.py", "(run / run_folder.PER_IMAGE).read_text()\n"),
+        ("run.py", "csv.DictReader(open(folder / 'per_image.csv'))\n"),
+    ],
+)
+def test_run_file_checker_finds_a_planted_reader(tmp_path: Path, name: str, text: str) -> None:
+    plant(tmp_path, {**CLEAN, RUN_FOLDER: "pd.read_csv(path / PER_IMAGE)\n", name: text})
+    found = run_file_readers(tmp_path)
+    assert found and all(f.startswith(name) for f in found), found
+
+
+def test_the_run_folder_module_loads_no_config_machinery() -> None:
+    """Reading a run folder (e.g. `forget`, the scripts' cost readers) needs no Hydra."""
+    code = (
+        "import sys, clustercam.bench.run_folder; "
+        "print(sorted(m for m in ('hydra', 'omegaconf') if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert found.stdout.strip() == "[]"

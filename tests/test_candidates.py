@@ -18,6 +18,7 @@ from toys import RegionModel
 from clustercam import ClusterCAM
 from clustercam.bench import candidates
 from clustercam.bench.candidates import CANDIDATES, FIXED, VARIED
+from clustercam.bench.method_registry import METHOD_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every option of the class but the model, its layer and the chunk size (which no map depends on).
@@ -68,12 +69,12 @@ def test_the_class_defaults_decide_no_candidate(monkeypatch) -> None:
 def test_the_method_config_decides_no_stated_option(tmp_path) -> None:
     """A YAML with every fixed and varied option changed gives every candidate the same options;
     the only ones the YAML alone sets are the blur's, which score=masked does not use."""
-    yaml = OmegaConf.to_container(OmegaConf.load(candidates.CONFIG), resolve=False)
-    changed = tmp_path / "clustercam.yaml"
+    shipped = METHOD_DIR / "clustercam.yaml"
+    yaml = OmegaConf.to_container(OmegaConf.load(shipped), resolve=False)
     stated = {key: OTHER[key] for key in (*FIXED, *VARIED)}
-    OmegaConf.save(OmegaConf.create({**yaml, **stated}), changed)
+    OmegaConf.save(OmegaConf.create({**yaml, **stated}), tmp_path / "clustercam.yaml")
     for name in CANDIDATES:
-        assert candidates.options(name, changed) == candidates.options(name)
+        assert candidates.options(name, tmp_path) == candidates.options(name)
     assert set(candidates.options("kpp4")) - set(FIXED) - set(VARIED) == {
         "blur_kernel", "blur_sigma"
     }  # fmt: skip

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import cluster_hours
 
 from clustercam.bench.columns import COLUMNS
-from clustercam.bench.records import PER_IMAGE
+from clustercam.bench.run_folder import PER_IMAGE
 
 
 def speed_csv(path: Path, seconds: dict[tuple[str, str], float]) -> Path:

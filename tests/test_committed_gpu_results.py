@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clustercam.bench.records import method_costs
+from clustercam.bench.run_folder import method_costs
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "gpu_h200"

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import compare_runs
 
 from clustercam.bench.columns import COLUMNS
-from clustercam.bench.records import PER_IMAGE
+from clustercam.bench.run_folder import PER_IMAGE
 
 
 def write_run(

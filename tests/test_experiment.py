@@ -24,12 +24,12 @@ from toys import tiny_zoo
 
 from clustercam.bench.columns import COLUMNS, TIMING_COLUMNS
 from clustercam.bench.data import load_image
+from clustercam.bench.errors import ConfigError
 from clustercam.bench.experiment import _Progress, run
 from clustercam.bench.forget import rerun_command
 from clustercam.bench.gather import gather, main
 from clustercam.bench.merge import main as merge_main
-from clustercam.bench.records import forget, read_per_image
-from clustercam.bench.schema import ConfigError
+from clustercam.bench.run_folder import forget, read_per_image
 
 METHODS = [
     "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",

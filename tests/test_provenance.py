@@ -18,8 +18,12 @@ from runner_support import ROOT, TINY, compose_config, make_image_folder
 
 from clustercam.bench import devices
 from clustercam.bench.devices import git_state, provenance
+from clustercam.bench.errors import ConfigError
 from clustercam.bench.experiment import run
-from clustercam.bench.records import (
+from clustercam.bench.report.render import to_latex, to_markdown
+from clustercam.bench.report.runs import NOT_RECORDED, load_run
+from clustercam.bench.report.tables import causal_table, cost_table
+from clustercam.bench.run_folder import (
     CHUNK_LIMITS,
     LOCK,
     RUNTIME,
@@ -28,10 +32,6 @@ from clustercam.bench.records import (
     check_unlocked,
     forget,
 )
-from clustercam.bench.report.render import to_latex, to_markdown
-from clustercam.bench.report.runs import NOT_RECORDED, load_run
-from clustercam.bench.report.tables import causal_table, cost_table
-from clustercam.bench.schema import ConfigError
 
 KEYS = {
     "started", "versions", "python", "device", "card", "torch_cuda", "precision", "commit",
@@ -185,7 +185,7 @@ def test_checking_the_lock_writes_nothing(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from clustercam.bench.records import LOCK, _lock
+from clustercam.bench.run_folder import LOCK, _lock
 lock = _lock(Path(sys.argv[1]) / LOCK)
 print("held", flush=True)
 time.sleep(120)

@@ -15,7 +15,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 from runner_support import CONFIGS, TINY, compose_config
 
-from clustercam.bench.schema import ConfigError
+from clustercam.bench.errors import ConfigError
 from clustercam.bench.validate import check
 
 # The class whose __init__ holds the check -> (overrides, the message expected) per check.

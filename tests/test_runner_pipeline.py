@@ -17,7 +17,7 @@ from runner_support import TINY, compose_config, make_image_folder
 from clustercam.bench.columns import COLUMNS, TIMING_COLUMNS
 from clustercam.bench.devices import resolve_plan
 from clustercam.bench.experiment import run
-from clustercam.bench.records import read_per_image
+from clustercam.bench.run_folder import read_per_image
 
 IMAGES = ["img0", "img1", "img2", "img2_broken", "img3", "img4"]
 

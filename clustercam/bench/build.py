@@ -24,7 +24,8 @@ from torch import nn
 
 from clustercam.bench.data import Sample
 from clustercam.bench.devices import Plan, resolve_plan
-from clustercam.bench.schema import ConfigError, RunConfig
+from clustercam.bench.errors import ConfigError
+from clustercam.bench.schema import RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import PRETRAINED, ZooModel
 from clustercam.cam_method import CAMMethod

@@ -4,8 +4,8 @@ Every candidate states every option it varies, and the options held fixed are st
 first list named each candidate by its difference from the class defaults, so when the defaults
 moved to `init=farthest, cognition=baseline` four of its six candidates became one method without
 any line of it changing. A candidate's options are the method config
-(configs/method/clustercam.yaml) overridden by FIXED and then by its own, so neither the YAML's nor
-the class's defaults can decide what a candidate is.
+(configs/method/clustercam.yaml, through clustercam.bench.method_registry) overridden by FIXED and
+then by its own, so neither the YAML's nor the class's defaults can decide what a candidate is.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import OmegaConf
 from torch import nn
 
 from clustercam import ClusterCAM
+from clustercam.bench.method_registry import METHOD_DIR, build_method, method_options
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "method" / "clustercam.yaml"
-# Keys of the method config that are not options of a candidate: the Hydra target and the run's
-# own seed and chunk size (interpolations of the run config; chunk_size does not change a map).
-NOT_OPTIONS = ("name", "_target_", "seed", "chunk_size")
+# Keys of the resolved method config that are not options of a candidate: the Hydra target and the
+# run's chunk size (which does not change a map).
+NOT_OPTIONS = ("_target_", "chunk_size")
 
 FIXED: dict[str, Any] = {
     "n_clusters": 8, "clustering": "kmeans", "score": "masked", "lam": 1.0, "select": "inertia",
@@ -55,25 +54,31 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 
 
-def options(name: str, config: Path = CONFIG) -> dict[str, Any]:
+def stated(name: str) -> tuple[str, dict[str, Any]]:
+    """The candidate as the method registry takes it: its config and every option it states
+    (FIXED's seed aside: the run's, given to `build`)."""
+    chosen = {**CANDIDATES[name], **FIXED}
+    del chosen["seed"]
+    return "clustercam", chosen
+
+
+def options(name: str, folder: Path = METHOD_DIR) -> dict[str, Any]:
     """Every option the candidate's ClusterCAM gets: its own, then FIXED, then what only the
     method config sets (e.g. the blur of `score=blur_gain`, which FIXED does not use)."""
-    loaded = OmegaConf.to_container(OmegaConf.load(config), resolve=False)
-    kept = {k: v for k, v in loaded.items() if k not in NOT_OPTIONS}
-    # Resolved once the run's own keys are gone: an option that still names the run fails here.
-    from_config = OmegaConf.to_container(OmegaConf.create(kept), resolve=True).items()
-    rest = {k: v for k, v in from_config if k not in FIXED and k not in VARIED}
-    return {**CANDIDATES[name], **FIXED, **rest}
+    config, chosen = stated(name)
+    resolved = method_options(config, chosen, seed=FIXED["seed"], folder=folder)
+    rest = {k: v for k, v in resolved.items() if k not in FIXED and k not in VARIED}
+    return {**CANDIDATES[name], **FIXED, **{k: v for k, v in rest.items() if k not in NOT_OPTIONS}}
 
 
 def build(
     name: str, model: nn.Module, target_layer: str, chunk_size: int, seed: int | None = None
 ) -> ClusterCAM:
     """The candidate's method; `seed` replaces the fixed seed 0 for runs that vary it (Table 6)."""
-    chosen = options(name)
-    if seed is not None:
-        chosen["seed"] = seed
-    return ClusterCAM(model, target_layer, chunk_size=chunk_size, **chosen)
+    seed = FIXED["seed"] if seed is None else seed
+    method = build_method(stated(name), model, target_layer, seed, chunk_size)
+    assert isinstance(method, ClusterCAM)
+    return method
 
 
 def table(names: Iterable[str] = CANDIDATES) -> pd.DataFrame:

@@ -30,7 +30,8 @@ from clustercam.bench.columns import auc_column, confidence_columns
 from clustercam.bench.data import Sample
 from clustercam.bench.devices import provenance, set_numerics
 from clustercam.bench.loader import LoadedBatch, image_batches
-from clustercam.bench.records import SUMMARY_MD, RunRecords, readable_summary
+from clustercam.bench.run_folder import SUMMARY_MD, RunRecords
+from clustercam.bench.summaries import readable_summary, write_summaries
 from clustercam.bench.zoo import ZooModel
 from clustercam.cam_method import CAMMethod
 from clustercam.cost import Cost, CostCounter
@@ -118,7 +119,7 @@ def run(
                         records.add_setup_cost(name, vars(method.setup_cost))
                     records.add_chunk_limits(chunk_limits())
             records.put_in_order([s.image_id for s in samples])
-            summary = records.write_summary()
+            summary = write_summaries(run_dir, records.methods, records.setup_costs)
         log.info("summary (%s):\n%s", run_dir / SUMMARY_MD, readable_summary(summary))
         log.info(
             "tables and figures: python scripts/make_report.py %s --out %s",

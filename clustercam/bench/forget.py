@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from clustercam.bench.records import forget
+from clustercam.bench.run_folder import forget
 
 
 def rerun_command(run_dir: Path) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from clustercam.bench.records import SUMMARY_CSV, markdown_table
+from clustercam.bench.run_folder import SUMMARY_CSV
+from clustercam.bench.summaries import markdown_table
 from clustercam.bench.sweeps import job_dirs, overrides
 
 

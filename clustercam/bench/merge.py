@@ -28,7 +28,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from clustercam.bench.build import build_samples, method_configs
-from clustercam.bench.records import (
+from clustercam.bench.run_folder import (
     CHUNK_LIMITS,
     CONFIG,
     CURVES,
@@ -42,9 +42,9 @@ from clustercam.bench.records import (
     finished_rows,
     order_key,
     smallest_chunks,
-    write_summaries,
     write_table,
 )
+from clustercam.bench.summaries import write_summaries
 from clustercam.bench.sweeps import HYDRA, job_dirs, overrides
 
 SHARD_KEY = "data.shard_index"

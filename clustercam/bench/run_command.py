@@ -35,8 +35,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from clustercam.bench import build
+from clustercam.bench.errors import ConfigError
 from clustercam.bench.experiment import run, run_log
-from clustercam.bench.schema import ConfigError
 from clustercam.bench.validate import check, load, unknown_key
 from clustercam.bench.zoo import WeightsUnavailableError
 

@@ -23,13 +23,6 @@ from clustercam.bench.devices import resolved_chunk_size
 from metrics import preset
 
 
-class ConfigError(ValueError):
-    """A config value that cannot run; its message says what is wrong and what to do.
-
-    `python run.py` prints it as one line (no traceback) and exits with code 2.
-    """
-
-
 class Target(str, Enum):
     predicted = "predicted"
     label = "label"

@@ -23,8 +23,8 @@ from PIL import Image
 
 from clustercam.bench import build
 from clustercam.bench.build import Setup
-from clustercam.bench.records import check_resumable, check_unlocked
-from clustercam.bench.schema import ConfigError
+from clustercam.bench.errors import ConfigError
+from clustercam.bench.run_folder import check_resumable, check_unlocked
 from clustercam.bench.selection import SELECTION_KEYS
 from clustercam.bench.zoo import ZooModel
 from clustercam.cam_method import resolve_layer

@@ -6,9 +6,8 @@ the command line can say so and go on with the rest.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -18,28 +17,38 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.ticker import FuncFormatter, NullFormatter
+from omegaconf import OmegaConf
 from PIL import Image
+from torchvision import transforms as T
 
+from clustercam.bench.build import meta_model
 from clustercam.bench.columns import BY_NAME, Field
 from clustercam.bench.data import SAMPLES_DIR
 from clustercam.bench.report.runs import Job, Run, canonical
 from clustercam.bench.report.tables import CAUSAL_METRICS, NotAvailable, pretty, summary_cells
+from clustercam.bench.run_folder import read_curves
 from metrics import auc
 
-RESIZE, CROP = 256, 224
 DPI = 100
 REFERENCE_METHODS = {"scorecam": "s", "gradcam": "^"}
 
 
-def photo(path: Path) -> np.ndarray:
-    """The model's view of a photo: short side resized to 256, centre crop 224 (RGB, 0..1)."""
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        scale = RESIZE / min(image.size)
-        width, height = round(image.width * scale), round(image.height * scale)
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-        left, top = (width - CROP) // 2, (height - CROP) // 2
-        return np.asarray(image.crop((left, top, left + CROP, top + CROP)), dtype=float) / 255
+def model_view(run: Run) -> Callable[[Path], np.ndarray]:
+    """The model's own view of a photo (RGB, 0..1): its preprocessing up to the tensor (e.g.
+    EfficientNet-Lite1's resize and 240 x 240 crop), so that a saved map lies on what the model
+    saw. The preprocessing is the zoo's, built on the meta device: no weights are read."""
+    model = run.config.get("model") or {}
+    if "_target_" not in model:
+        raise NotAvailable(f"{run.name}: config.yaml does not name its model's builder")
+    steps = list(meta_model(OmegaConf.create(model)).transform.transforms)
+    to_tensor = next(i for i, step in enumerate(steps) if "ToTensor" in type(step).__name__)
+    geometric = T.Compose(steps[:to_tensor])
+
+    def view(path: Path) -> np.ndarray:
+        with Image.open(path) as image:
+            return np.asarray(geometric(image.convert("RGB")), dtype=float) / 255
+
+    return view
 
 
 def find_photo(run: Run, recorded: str) -> Path | None:
@@ -58,6 +67,7 @@ def saliency_grid(run: Run, out: Path, max_images: int) -> Path:
     if images.empty:
         raise NotAvailable(f"{run.name}: no maps/ (run with save_maps on)")
     images = images.head(max_images)
+    view = model_view(run)
     methods = run.methods
     fig, axes = plt.subplots(
         len(images),
@@ -66,18 +76,19 @@ def saliency_grid(run: Run, out: Path, max_images: int) -> Path:
         figsize=(1.8 * (len(methods) + 1), 1.9 * len(images)),
     )
     for axis_row, (_, image) in zip(axes, images.iterrows()):
-        found = find_photo(run, str(image.get("path", "")))
-        picture = photo(found) if found is not None else np.full((CROP, CROP, 3), 0.5)
         with np.load(run.maps_dir / f"{image['image_id']}.npz") as maps:
             saved = {key: maps[key].astype(float) for key in maps.files}
+        found = find_photo(run, str(image.get("path", "")))
+        size = next(iter(saved.values())).shape if saved else (1, 1)
+        picture = view(found) if found is not None else np.full((*size, 3), 0.5)
+        height, width = picture.shape[:2]
         axis_row[0].imshow(picture)
         axis_row[0].set_ylabel(str(image.get("target_name", image["image_id"])), fontsize=8)
         for axis, method in zip(axis_row[1:], methods):
             axis.imshow(picture)
             if method in saved:
-                axis.imshow(
-                    saved[method], cmap="jet", alpha=0.5, vmin=0, vmax=1, extent=(0, CROP, CROP, 0)
-                )
+                on_photo = (0, width, height, 0)
+                axis.imshow(saved[method], cmap="jet", alpha=0.5, vmin=0, vmax=1, extent=on_photo)
         for axis in axis_row:
             axis.set_xticks([])
             axis.set_yticks([])
@@ -88,18 +99,15 @@ def saliency_grid(run: Run, out: Path, max_images: int) -> Path:
     return save(fig, out)
 
 
-def read_curves(path: Path) -> dict[str, dict[str, list[np.ndarray]]]:
-    """curves.jsonl -> method -> 'deletion'/'insertion' -> finite curves (NaN ones dropped)."""
+def finite_curves(run: Run) -> dict[str, dict[str, list[np.ndarray]]]:
+    """The run's curves.jsonl -> method -> 'deletion'/'insertion' -> finite curves (NaN ones
+    dropped)."""
     curves: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
-    with path.open() as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            for kind in ("deletion", "insertion"):
-                curve = np.asarray(record.get(kind) or [], dtype=float)
-                if len(curve) > 1 and np.isfinite(curve).all():
-                    curves[record["method"]][kind].append(curve)
+    for record in read_curves(run.path):
+        for kind in ("deletion", "insertion"):
+            curve = np.asarray(record.get(kind) or [], dtype=float)
+            if len(curve) > 1 and np.isfinite(curve).all():
+                curves[record["method"]][kind].append(curve)
     return curves
 
 
@@ -114,7 +122,7 @@ def curves_figure(run: Run, out: Path) -> Path:
     """Mean deletion and insertion curves per method, x = fraction of pixels changed."""
     if not run.curves_path.is_file():
         raise NotAvailable(f"{run.name}: no curves.jsonl")
-    curves = read_curves(run.curves_path)
+    curves = finite_curves(run)
     if not curves:
         raise NotAvailable(f"{run.name}: curves.jsonl has no finite curves")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

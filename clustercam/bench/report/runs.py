@@ -22,8 +22,17 @@ import pandas as pd
 import yaml
 
 from clustercam.bench import sweeps
-from clustercam.bench.columns import NUMERIC_COLUMNS, READ_TYPES, confidence_columns
-from clustercam.bench.records import CONFIG, CURVES, MAPS, PER_IMAGE, SETUP, STARTS, read_runtime
+from clustercam.bench.columns import confidence_columns
+from clustercam.bench.run_folder import (
+    CONFIG,
+    CURVES,
+    MAPS,
+    PER_IMAGE,
+    SETUP,
+    STARTS,
+    read_per_image,
+    read_runtime,
+)
 from metrics import MODES
 
 K_KEY = "n_clusters"
@@ -223,12 +232,7 @@ def load_run(path: Path, job_overrides: dict[str, str] | None = None) -> Run:
     if not config_path.is_file():
         config_path = path / ".hydra" / CONFIG
     config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-    rows = pd.read_csv(path / PER_IMAGE, dtype=READ_TYPES)
-    for column in NUMERIC_COLUMNS:
-        rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows else np.nan
-    if "skipped" not in rows:
-        rows["skipped"] = ""
-    rows["skipped"] = rows["skipped"].fillna("").str.strip()
+    rows = read_per_image(path)
     if job_overrides is None:
         job_overrides = sweeps.overrides(path)
     setup_path = path / SETUP

@@ -1,4 +1,6 @@
-"""What a run leaves in its directory, written so that a run killed at any point can go on.
+"""The run folder's one owner: what a run leaves in its directory, written so that a run killed
+at any point can go on, and read back by the runner, merge, `forget`, the report and the scripts;
+its lock and its resuming. Its summaries (tables, Markdown): clustercam.bench.summaries.
 
 Per image, in this order: its maps (`maps/<image_id>.npz`, optional), its curves (one JSON line per
 method in `curves.jsonl`), then its rows (one per method in `per_image.csv`). Each file is flushed
@@ -12,7 +14,8 @@ change results: where every start of the run ran (package versions, device, comm
 a list, oldest first) and the chunk sizes it backed off to after running out of memory. One
 process at a time writes a folder: `.lock` holds an flock (filelock) that dies with the process.
 
-The columns are declared in clustercam.bench.columns, the statistics in clustercam.bench.stats.
+The columns are declared in clustercam.bench.columns. Importing this module loads no Hydra: the
+lock's error is clustercam.bench.errors'.
 """
 
 from __future__ import annotations
@@ -32,9 +35,8 @@ import pandas as pd
 import yaml
 from filelock import FileLock, Timeout
 
-from clustercam.bench import stats
-from clustercam.bench.columns import COLUMNS, READ_TYPES, SUMMARISED, Field, table_fields
-from clustercam.bench.schema import ConfigError
+from clustercam.bench.columns import COLUMNS, READ_TYPES
+from clustercam.bench.errors import ConfigError
 
 # Config keys that may change between an interrupted run and its resumption: they change where
 # and how fast the work runs, never its results.
@@ -48,13 +50,6 @@ RUNTIME = "runtime.json"
 # runtime.json's keys: the chunk sizes backed off to after running out of memory (by device), and
 # where each start of the run ran (devices.provenance), one entry per start, oldest first.
 CHUNK_LIMITS, STARTS = "chunk_size_after_out_of_memory", "starts"
-# summary.md's columns: the curves, AD/IC, and the method's own cost (not the metrics').
-BRIEF_FIELDS: tuple[Field, ...] = (
-    *table_fields("causal"),
-    *table_fields("confidence"),
-    *(f for f in table_fields("cost") if not f.name.startswith("metric_")),
-)
-MARKS = {"lower": "↓", "higher": "↑"}
 
 
 class RunRecords:
@@ -182,10 +177,6 @@ class RunRecords:
             _replace(self.run_dir / CURVES, "".join(line + "\n" for line in ordered_lines))
             self._curves_file = open(self.run_dir / CURVES, "a")  # noqa: SIM115
 
-    def write_summary(self) -> pd.DataFrame:
-        """summary.csv and summary.md from per_image.csv; returns the summary."""
-        return write_summaries(self.run_dir, self.methods, self.setup_costs)
-
     def close(self) -> None:
         self._rows_file.close()
         self._curves_file.close()
@@ -239,6 +230,12 @@ def finished_rows(run_dir: Path, methods: Sequence[str]) -> list[dict[str, str]]
         methods_of.setdefault(row["image_id"], set()).add(row["method"])
     complete = {i for i, found in methods_of.items() if found >= set(methods)}
     return [row for row in rows if row["image_id"] in complete]
+
+
+def read_curves(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of curves.jsonl (image_id, method, deletion, insertion), a partial last line
+    (a run still writing) left out; [] when the run saved none."""
+    return [json.loads(line) for line in _complete_lines(Path(run_dir) / CURVES) if line.strip()]
 
 
 def finished_curves(run_dir: Path, pairs: Container[tuple[str, str]]) -> list[str]:
@@ -332,47 +329,8 @@ def write_table(path: Path, rows: Sequence[Mapping[str, str]]) -> None:
     _replace(path, _csv_text([COLUMNS, *([row[c] for c in COLUMNS] for row in rows)]))
 
 
-def summarize_run(
-    per_image: pd.DataFrame,
-    methods: Sequence[str] | None = None,
-    setup_costs: Mapping[str, Mapping[str, float]] | None = None,
-) -> pd.DataFrame:
-    """One row per method: counts, then the mean and 95% t-interval half-width of each metric.
-
-    Over the rows a method did not skip, as in the report's tables; n_skipped says how many it
-    did (an unreadable image, an invalid map).
-    """
-    methods = list(methods) if methods is not None else list(dict.fromkeys(per_image["method"]))
-    setup_costs = setup_costs or {}
-    table = []
-    for method in methods:
-        rows = per_image[per_image["method"] == method]
-        summary, _ = stats.summarize_fields(rows, SUMMARISED)
-        entry: dict[str, Any] = {
-            "method": method,
-            "n_images": len(rows),
-            "n_skipped": len(rows) - len(stats.kept_rows(rows)),
-        }
-        for field in SUMMARISED:
-            mean, half, _ = summary[field.name]
-            entry[f"{field.summary_name}_mean"], entry[f"{field.summary_name}_ci95"] = mean, half
-        entry["setup_forward"] = setup_costs.get(method, {}).get("forward", 0.0)
-        table.append(entry)
-    return pd.DataFrame(table)
 
 
-def write_summaries(
-    run_dir: Path,
-    methods: Sequence[str],
-    setup_costs: Mapping[str, Mapping[str, float]],
-    preface: str = "",
-) -> pd.DataFrame:
-    """summary.csv and summary.md of a run folder from its per_image.csv (one writer for a run
-    and for merged shards, so that the two are the same); `preface` opens summary.md."""
-    summary = summarize_run(read_per_image(run_dir), methods, setup_costs)
-    summary.to_csv(Path(run_dir) / SUMMARY_CSV, index=False)
-    (Path(run_dir) / SUMMARY_MD).write_text(preface + readable_summary(summary))
-    return summary
 
 
 def smallest_chunks(limits: Iterable[Mapping[str, int]]) -> dict[str, int]:
@@ -384,43 +342,10 @@ def smallest_chunks(limits: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return smallest
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table, numbers to 4 significant digits, missing ones empty."""
-    cells = table.astype(object).where(table.notna(), None)  # tabulate leaves None cells empty
-    return cells.to_markdown(index=False, floatfmt=".4g", missingval="") + "\n"
 
 
-def readable_summary(summary: pd.DataFrame) -> str:
-    """summary.md: the main means ± 95% half-widths per method, marked lower/higher is better.
-
-    Columns without any value (a metric switched off) are left out; summary.csv keeps them all.
-    """
-    table = pd.DataFrame({
-        "method": summary["method"], "N": summary["n_images"], "skipped": summary["n_skipped"]
-    })
-    for field in BRIEF_FIELDS:
-        mean, half = summary[f"{field.summary_name}_mean"], summary[f"{field.summary_name}_ci95"]
-        if mean.isna().all():
-            continue
-        with_interval = field.table != "cost"
-        table[f"{field.label} {MARKS[field.better]}"] = [
-            _plus_minus(m, h if with_interval else math.nan, field.decimals)
-            for m, h in zip(mean, half)
-        ]
-    note = (
-        "\nMean ± half-width of the 95% t-interval over the images a method scored (N minus "
-        "skipped); ↓ lower is better, ↑ higher is better; cost is the method's own, per image. "
-        "All means and intervals: summary.csv.\n"
-    )
-    return table.to_markdown(index=False, disable_numparse=True) + "\n" + note
 
 
-def _plus_minus(mean: float, half: float, decimals: int) -> str:
-    if math.isnan(mean):
-        return ""
-    if math.isnan(half):
-        return f"{mean:.{decimals}f}"
-    return f"{mean:.{decimals}f} ± {half:.{decimals}f}"
 
 
 def _cell(value: Any) -> str:
