@@ -20,38 +20,33 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from baselines import (
-    AblationCAM,
-    CenterMap,
-    EigenCAM,
-    GradCAM,
-    GradCAMPlusPlus,
-    GroupCAM,
-    LayerCAM,
-    RandomMap,
-    ScoreCAM,
-)
-from clustercam import ClusterCAM
 from clustercam.bench import randomization
 from clustercam.bench.data import bundled_samples, load_image
+from clustercam.bench.method_registry import Stated, build_method
 from clustercam.bench.zoo import load_model
+
+# Every method checked, by report name: its config (configs/method/) and what this check changes.
+STATED: dict[str, Stated] = {
+    "gradcam": ("gradcam", {}),
+    "gradcampp": ("gradcampp", {}),
+    "layercam": ("layercam", {}),
+    "eigencam": ("eigencam", {}),
+    "scorecam": ("scorecam", {}),
+    "groupcam": ("groupcam", {}),
+    "ablationcam": ("ablationcam", {}),
+    "clustercam": ("clustercam", {}),
+    "clustercam_centered": ("clustercam", {"cognition": "centered"}),
+    "random": ("random", {}),
+    "center": ("center", {}),
+}
 
 
 def makers(layer: str, chunk: int) -> dict[str, randomization.MakeMethodForModel]:
+    """Each method of STATED, built on the model it is given (seed 0)."""
     return {
-        "gradcam": lambda net: GradCAM(net, layer),
-        "gradcampp": lambda net: GradCAMPlusPlus(net, layer),
-        "layercam": lambda net: LayerCAM(net, layer),
-        "eigencam": lambda net: EigenCAM(net, layer),
-        "scorecam": lambda net: ScoreCAM(net, layer, chunk_size=chunk),
-        "groupcam": lambda net: GroupCAM(net, layer, chunk_size=chunk),
-        "ablationcam": lambda net: AblationCAM(net, layer, chunk_size=chunk),
-        "clustercam": lambda net: ClusterCAM(net, layer, n_clusters=8, chunk_size=chunk),
-        "clustercam_centered": lambda net: ClusterCAM(net, layer, n_clusters=8,
-                                                      cognition="centered", chunk_size=chunk),
-        "random": lambda net: RandomMap(net, layer),
-        "center": lambda net: CenterMap(net, layer),
-    }  # fmt: skip
+        name: lambda net, stated=stated: build_method(stated, net, layer, 0, chunk)
+        for name, stated in STATED.items()
+    }
 
 
 def figure(rows: pd.DataFrame, path: Path) -> None:

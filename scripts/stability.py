@@ -26,22 +26,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from baselines import (
-    RISE,
-    SSCAM,
-    AblationCAM,
-    CenterMap,
-    EigenCAM,
-    GradCAM,
-    GradCAMPlusPlus,
-    GroupCAM,
-    LayerCAM,
-    RandomMap,
-    ScoreCAM,
-)
 from clustercam.bench import stability
 from clustercam.bench.candidates import CANDIDATES, build, write_table
 from clustercam.bench.data import bundled_samples, load_image
+from clustercam.bench.method_registry import Stated, build_method
 from clustercam.bench.zoo import load_model
 from metrics import deletion, insertion
 
@@ -50,25 +38,29 @@ RISE_MASKS = 64
 SSCAM_SAMPLES = 2
 
 
+# Every method but Cluster-CAM's candidates, by report name: its config and what this table changes.
+STATED: dict[str, Stated] = {
+    "gradcam": ("gradcam", {}),
+    "gradcampp": ("gradcampp", {}),
+    "layercam": ("layercam", {}),
+    "eigencam": ("eigencam", {}),
+    "scorecam": ("scorecam", {}),
+    "groupcam": ("groupcam", {}),
+    "groupcam_kmeans": ("groupcam_kmeans", {}),
+    "ablationcam": ("ablationcam", {}),
+    f"sscam_{SSCAM_SAMPLES}": ("sscam", {"n_samples": SSCAM_SAMPLES}),
+    f"rise_{RISE_MASKS}": ("rise", {"n_masks": RISE_MASKS}),
+    "random": ("random", {}),
+    "center": ("center", {}),
+}
+
+
 def makers(layer: str, chunk: int) -> dict[str, stability.MakeSeededMethod]:
     """Every method measured, by report name; `cc_<candidate>` are Cluster-CAM's candidates."""
     made: dict[str, stability.MakeSeededMethod] = {
-        "gradcam": lambda net, seed: GradCAM(net, layer),
-        "gradcampp": lambda net, seed: GradCAMPlusPlus(net, layer),
-        "layercam": lambda net, seed: LayerCAM(net, layer),
-        "eigencam": lambda net, seed: EigenCAM(net, layer),
-        "scorecam": lambda net, seed: ScoreCAM(net, layer, chunk_size=chunk),
-        "groupcam": lambda net, seed: GroupCAM(net, layer, seed=seed, chunk_size=chunk),
-        "groupcam_kmeans": lambda net, seed: GroupCAM(net, layer, grouping="kmeans", seed=seed,
-                                                      chunk_size=chunk),
-        "ablationcam": lambda net, seed: AblationCAM(net, layer, chunk_size=chunk),
-        f"sscam_{SSCAM_SAMPLES}": lambda net, seed: SSCAM(net, layer, n_samples=SSCAM_SAMPLES,
-                                                          seed=seed, chunk_size=chunk),
-        f"rise_{RISE_MASKS}": lambda net, seed: RISE(net, layer, n_masks=RISE_MASKS, seed=seed,
-                                                     chunk_size=chunk),
-        "random": lambda net, seed: RandomMap(net, layer, seed=seed),
-        "center": lambda net, seed: CenterMap(net, layer),
-    }  # fmt: skip
+        name: lambda net, seed, stated=stated: build_method(stated, net, layer, seed, chunk)
+        for name, stated in STATED.items()
+    }
     for name in CANDIDATES:
         made[f"cc_{name}"] = lambda net, seed, name=name: build(name, net, layer, chunk, seed)
     return made

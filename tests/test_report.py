@@ -1,29 +1,34 @@
-"""scripts/make_report.py on synthetic run directories with numbers known in advance.
+"""scripts/make_report.py on run directories with numbers known in advance.
 
-The runs follow the runner's on-disk contract (config.yaml, per_image.csv, curves.jsonl, maps/,
-setup_cost.json, sweep jobs with .hydra/overrides.yaml); the expected values are computed here
-from the arrays that were written, never read back from the report.
+The runs are written by the runner's own writer (clustercam.bench.run_folder.RunRecords) with the
+config the runner stores (clustercam.bench.build.setup of a composed config), sweep jobs with
+.hydra/overrides.yaml; only the numbers are chosen here, and the expected values are computed
+from them, never read back from the report.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from PIL import Image
+from runner_support import compose_config
 from scipy import stats
 
+from clustercam.bench import build
 from clustercam.bench.data import SAMPLES_DIR
+from clustercam.bench.method_registry import method_options
 from clustercam.bench.report.cli import main
-from clustercam.bench.report.figures import find_photo
+from clustercam.bench.report.figures import find_photo, model_view, saliency_grid
 from clustercam.bench.report.render import latex_escape
 from clustercam.bench.report.runs import Inputs, Run, discover, load_run
 from clustercam.bench.report.tables import Table, build_tables, causal_table, confidence_table
+from clustercam.bench.run_folder import RunRecords
 from clustercam.bench.stats import mean_ci
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -64,33 +69,17 @@ def expected(method: str, column: str) -> np.ndarray:
 
 
 def method_config(name: str) -> dict[str, object]:
-    """A resolved method entry as the runner stores it; Cluster-CAM ones carry their options."""
+    """A method entry as the runner stores it: the registry's options, under the report name."""
     if name in ("gradcam", "scorecam"):
-        return {"name": name, "_target_": f"baselines.{name}.Baseline"}
+        return {"name": name, **method_options(name)}
     cognition = name.removeprefix("cc_") if name.startswith("cc_") else "centered"
-    return {
-        "name": name,
-        "_target_": "clustercam.ClusterCAM",
-        "n_clusters": 8,
-        "clustering": "kmeans",
-        "score": "masked",
-        "cognition": cognition,
-    }
+    return {"name": name, **method_options("clustercam", {"cognition": cognition})}
 
 
-def write_extras(root: Path, methods: list[str]) -> None:
-    """curves.jsonl (NaN curves on the skipped row), maps/<image>.npz and a photo per image."""
-    (root / "maps").mkdir()
-    ramp = np.linspace(0, 1, 224 * 224, dtype=np.float16).reshape(224, 224)
-    pixels = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
-    with (root / "curves.jsonl").open("w") as handle:
-        for image in IMAGES:
-            Image.fromarray(pixels).save(root / f"{image}.png")
-            np.savez(root / "maps" / f"{image}.npz", **{m: ramp for m in methods})
-            for method in methods:
-                curve = [math.nan] * 5 if (method, image) == SKIPPED else [1, 0.6, 0.3, 0.1, 0]
-                record = {"image_id": image, "method": method, "deletion": curve}
-                handle.write(json.dumps({**record, "insertion": curve[::-1]}) + "\n")
+def run_config(model: str, preset: str, modes: tuple[str, ...]) -> dict[str, Any]:
+    """The config.yaml the runner stores for `python run.py model=<model> metrics=<preset>`."""
+    listed = f"metrics.confidence.modes=[{','.join(modes)}]"
+    return build.setup(compose_config(f"model={model}", f"metrics={preset}", listed)).config
 
 
 def make_run(
@@ -104,47 +93,50 @@ def make_run(
     extras: bool = True,
     forward_scale: float = 1.0,
 ) -> Path:
-    """Writes one run directory in the runner's shape (`method` + `methods.<name>`, metrics
-    preset as metrics.name / metrics.step); `method.<key>=value` overrides land in `method`."""
-    root.mkdir(parents=True)
+    """Writes one run directory through the runner's own writer (RunRecords) and config, with
+    the numbers above; `method.<key>=value` overrides land in `method`. Without `extras`, no
+    curves and no maps."""
     first, *others = [method_config(m) for m in methods]
     for override in overrides or []:
         key, _, value = override.partition("=")
         if key.startswith("method."):
             first[key.split(".")[1]] = int(value) if value.isdigit() else value
-    metrics = {"name": preset, "step": 224 if preset == "rise" else 1792}
-    config = {
-        "model": {"name": model},
-        "data": {"name": "bundled"},
-        "method": first,
-        "methods": {m["name"]: m for m in others},
-        "metrics": {**metrics, "confidence_modes": list(modes)},
-    }
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    config = {**run_config(model, preset, modes), "method": first}
+    config["methods"] = {str(m["name"]): m for m in others}
+    root.mkdir(parents=True)
     if overrides is not None:
         (root / ".hydra").mkdir()
         (root / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    if "cc_baseline" in methods:
-        (root / "setup_cost.json").write_text(json.dumps({"cc_baseline": {"forward": 1.0}}))
-    rows = []
-    for method in methods:
-        columns = {column: expected(method, column) for column in METRIC_OFFSETS}
-        for mode in {"continuous", "top50"} - set(modes):
+    ramp = np.linspace(0, 1, 224 * 224, dtype=np.float16).reshape(224, 224)
+    pixels = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    values = {method: {c: expected(method, c) for c in METRIC_OFFSETS} for method in methods}
+    for mode in {"continuous", "top50"} - set(modes):
+        for columns in values.values():
             columns[f"drop_{mode}"] = columns[f"increase_{mode}"] = np.full(len(IMAGES), np.nan)
+    with RunRecords(root, methods, config) as records:
+        if "cc_baseline" in methods:
+            records.add_setup_cost("cc_baseline", {"forward": 1.0})
         for i, image in enumerate(IMAGES):
-            skipped = "invalid map" if (method, image) == SKIPPED else ""
-            rows.append({
-                "image_id": image, "path": str(root / f"{image}.png"), "label": i, "target": i,
-                "target_name": f"class {i}", "probability": 0.5, "method": method,
-                **{column: values[i] for column, values in columns.items()},
-                "explained_continuous": 0.4, "explained_top50": 0.3,
-                "forward": FORWARD.get(method, 9.0) * forward_scale + i, "backward": 0.0,
-                "seconds": SECONDS.get(method, 0.05) * forward_scale, "metric_forward": 30.0,
-                "metric_seconds": 0.2, "skipped": skipped,
-            })  # fmt: skip
-    pd.DataFrame(rows).to_csv(root / "per_image.csv", index=False)
-    if extras:
-        write_extras(root, methods)
+            Image.fromarray(pixels).save(root / f"{image}.png")
+            rows, curves = [], []
+            for method in methods:
+                skipped = "invalid map" if (method, image) == SKIPPED else ""
+                rows.append({
+                    "image_id": image, "path": str(root / f"{image}.png"), "label": i,
+                    "target": i, "target_name": f"class {i}", "probability": 0.5, "method": method,
+                    **{column: numbers[i] for column, numbers in values[method].items()},
+                    "explained_continuous": 0.4, "explained_top50": 0.3,
+                    "forward": FORWARD.get(method, 9.0) * forward_scale + i, "backward": 0.0,
+                    "seconds": SECONDS.get(method, 0.05) * forward_scale, "metric_forward": 30.0,
+                    "metric_seconds": 0.2, "skipped": skipped,
+                })  # fmt: skip
+                curve = [math.nan] * 5 if skipped else [1, 0.6, 0.3, 0.1, 0]
+                curves.append({"image_id": image, "method": method, "deletion": curve,
+                               "insertion": curve[::-1]})  # fmt: skip
+            maps = dict.fromkeys(methods, ramp) if extras else None
+            records.add_image(rows, curves if extras else [], maps)
+    if not extras:
+        (root / "curves.jsonl").unlink()
     return root
 
 
@@ -212,8 +204,8 @@ def test_writes_every_table_and_figure(report: Report) -> None:
         assert {f"{stem}.md", f"{stem}.csv", f"{stem}.tex"} <= names
         assert f"**Table {number}:" in (out / f"{stem}.md").read_text()
     figures = [
-        "fig1_saliency_grid_efficientnet-lite0-bundled-rise.png",
-        "fig2_deletion_insertion_curves_efficientnet-lite0-bundled-rise.png",
+        "fig1_saliency_grid_efficientnet-lite0-samples-rise.png",
+        "fig2_deletion_insertion_curves_efficientnet-lite0-samples-rise.png",
         "fig3_k_tradeoff.png",
     ]
     assert sorted(name for name in names if name.endswith(".png")) == sorted(figures)
@@ -338,11 +330,12 @@ def test_published_rows_only_beside_the_same_protocol(tmp_path: Path) -> None:
     assert published(causal_table([run("fast", model="vgg16", preset="fast")])).empty
 
 
-def test_brief_config_keys_are_read_too(tmp_path: Path) -> None:
-    """metrics.preset / metrics.causal.step name the protocol as well as metrics.name / step."""
+def test_a_step_other_than_the_presets_gets_no_published_rows(tmp_path: Path) -> None:
+    """The runner stores the protocol as metrics.preset and metrics.causal.step."""
     path = make_run(tmp_path / "r50", model="resnet50", extras=False)
+    assert (load_run(path).preset, load_run(path).step) == ("rise", 224)
     config = yaml.safe_load((path / "config.yaml").read_text())
-    config["metrics"] = {"preset": "rise", "causal": {"step": 448}}
+    config["metrics"]["causal"]["step"] = 448
     (path / "config.yaml").write_text(yaml.safe_dump(config))
     run = load_run(path)
     assert (run.preset, run.step) == ("rise", 448)
@@ -396,3 +389,16 @@ def test_comparison_tables_carry_the_paired_statistics(report: Report) -> None:
     variants = pd.read_csv(out / "table5_variants.csv", keep_default_na=False)
     baseline = variants[variants["variant"] == "cc_baseline"].iloc[0]
     assert baseline["paired_with"] == "clustercam" and baseline["insertion_wtl"] != ""
+
+
+@pytest.mark.parametrize(
+    ("model", "side"), [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)]
+)
+def test_saliency_grid_shows_the_models_own_view(tmp_path: Path, model: str, side: int) -> None:
+    """A model whose input is not 224 x 224: the photo is shown as that model saw it (its own
+    resize and crop, not a fixed 256 -> 224), so its maps lie on what it explained."""
+    run = load_run(make_run(tmp_path / model, model=model))
+    view = model_view(run)(tmp_path / model / "img0.png")
+    assert view.shape == (side, side, 3) and view.min() >= 0 and view.max() <= 1
+    written = saliency_grid(run, tmp_path / "grid.png", max_images=2)
+    assert written.read_bytes().startswith(PNG_SIGNATURE)

@@ -349,10 +349,13 @@ def smallest_chunks(limits: Iterable[Mapping[str, int]]) -> dict[str, int]:
 
 
 def _cell(value: Any) -> str:
-    """CSV text of one value: '' for missing or NaN, shortest round-trip text for floats."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """CSV text of one value: '' for missing or NaN, shortest round-trip text for floats (numpy's
+    too: repr(np.float64(0.5)) is 'np.float64(0.5)', which no CSV reader takes for a number)."""
+    if value is None:
         return ""
-    return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else repr(float(value))
+    return str(value)
 
 
 def _csv_text(rows: Iterable[Sequence[str]]) -> str:

@@ -106,13 +106,13 @@ class Run:
 
     @property
     def preset(self) -> str:
-        """metrics.preset, or metrics.name where the metrics config group names the preset."""
-        preset = lookup(self.config, "metrics.preset", lookup(self.config, "metrics.name"))
+        """The metrics preset the run used (configs/metrics/<preset>.yaml)."""
+        preset = lookup(self.config, "metrics.preset")
         return "unknown" if preset is None else str(preset)
 
     @property
     def step(self) -> int | None:
-        step = lookup(self.config, "metrics.causal.step", lookup(self.config, "metrics.step"))
+        step = lookup(self.config, "metrics.causal.step")
         return None if step is None else int(step)
 
     @property
