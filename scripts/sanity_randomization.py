@@ -27,18 +27,14 @@ from clustercam.bench.zoo import load_model
 
 # Every method checked, by report name: its config (configs/method/) and what this check changes.
 STATED: dict[str, Stated] = {
-    "gradcam": ("gradcam", {}),
-    "gradcampp": ("gradcampp", {}),
-    "layercam": ("layercam", {}),
-    "eigencam": ("eigencam", {}),
-    "scorecam": ("scorecam", {}),
-    "groupcam": ("groupcam", {}),
-    "ablationcam": ("ablationcam", {}),
-    "clustercam": ("clustercam", {}),
+    **{name: (name, {}) for name in (
+        "gradcam", "gradcampp", "layercam", "eigencam", "scorecam", "groupcam", "ablationcam",
+        "clustercam",
+    )},
     "clustercam_centered": ("clustercam", {"cognition": "centered"}),
     "random": ("random", {}),
     "center": ("center", {}),
-}
+}  # fmt: skip
 
 
 def makers(layer: str, chunk: int) -> dict[str, randomization.MakeMethodForModel]:

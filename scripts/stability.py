@@ -40,19 +40,13 @@ SSCAM_SAMPLES = 2
 
 # Every method but Cluster-CAM's candidates, by report name: its config and what this table changes.
 STATED: dict[str, Stated] = {
-    "gradcam": ("gradcam", {}),
-    "gradcampp": ("gradcampp", {}),
-    "layercam": ("layercam", {}),
-    "eigencam": ("eigencam", {}),
-    "scorecam": ("scorecam", {}),
-    "groupcam": ("groupcam", {}),
-    "groupcam_kmeans": ("groupcam_kmeans", {}),
-    "ablationcam": ("ablationcam", {}),
+    **{name: (name, {}) for name in (
+        "gradcam", "gradcampp", "layercam", "eigencam", "scorecam", "groupcam", "groupcam_kmeans",
+        "ablationcam", "random", "center",
+    )},
     f"sscam_{SSCAM_SAMPLES}": ("sscam", {"n_samples": SSCAM_SAMPLES}),
     f"rise_{RISE_MASKS}": ("rise", {"n_masks": RISE_MASKS}),
-    "random": ("random", {}),
-    "center": ("center", {}),
-}
+}  # fmt: skip
 
 
 def makers(layer: str, chunk: int) -> dict[str, stability.MakeSeededMethod]:
