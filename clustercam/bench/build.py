@@ -22,9 +22,11 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from clustercam.bench.boxes import with_boxes
 from clustercam.bench.data import Sample
 from clustercam.bench.devices import Plan, resolve_plan
 from clustercam.bench.errors import ConfigError
+from clustercam.bench.localize import Localization
 from clustercam.bench.schema import RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import PRETRAINED, ZooModel
@@ -41,6 +43,7 @@ class Metrics:
     deletion: CausalMetric | None
     insertion: CausalMetric | None
     chunk_size: int
+    localization: Localization
 
 
 @dataclass(frozen=True)
@@ -149,16 +152,28 @@ def build_metrics(cfg: DictConfig, chunk_size: int) -> Metrics:
         raise ValueError(f"unknown confidence mode {unknown[0]!r}; valid: {', '.join(MODES)}")
     deletion = instantiated(cfg.deletion) if cfg.get("deletion") else None
     insertion = instantiated(cfg.insertion) if cfg.get("insertion") else None
-    return Metrics(modes, deletion, insertion, chunk_size)
+    return Metrics(modes, deletion, insertion, chunk_size, build_localization(cfg))
+
+
+def build_localization(cfg: DictConfig) -> Localization:
+    """`metrics.localization` (absent in older run configs: no localisation metric)."""
+    node = cfg.get("localization")
+    if not node:
+        return Localization()
+    options = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(options, dict)
+    return Localization(**{**options, "metrics": tuple(options.get("metrics") or ())})
 
 
 def build_samples(data: DictConfig) -> list[Sample]:
-    """The data set of `data._target_`, narrowed by the subset keys (see Selection)."""
+    """The data set of `data._target_`, with the ground-truth boxes of `data.boxes` when set
+    (clustercam.bench.boxes.read_boxes), narrowed by the subset keys (see Selection)."""
     options = OmegaConf.to_container(data, resolve=True)
     assert isinstance(options, dict)
     selection = Selection(**{key: options.pop(key) for key in SELECTION_KEYS if key in options})
     options.pop("name", None)
-    return selection.apply(instantiated(options))
+    boxes = options.pop("boxes", None)
+    return selection.apply(with_boxes(instantiated(options), boxes))
 
 
 def build_model(setup: Setup) -> ZooModel:

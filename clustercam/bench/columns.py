@@ -17,7 +17,7 @@ from metrics import MODES
 # metric: summarised; timing: summarised, and the one kind that differs between identical runs.
 Kind = Literal["id", "text", "class", "number", "metric", "timing"]
 Better = Literal["lower", "higher"]
-TableName = Literal["confidence", "causal", "cost"]
+TableName = Literal["confidence", "causal", "cost", "localization"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,29 @@ def _confidence_fields(mode: str) -> tuple[Field, ...]:
     )  # fmt: skip
 
 
+# Localisation against ground truth (clustercam/bench/localize.py); gt_boxes: boxes of the
+# explained class in the model's input (0: none left, no ground truth; empty: the data set has
+# none), so that images without ground truth are counted, not dropped silently.
+LOCALIZATION_FIELDS: tuple[Field, ...] = (
+    Field("energy_pg", "metric", "energy_pg", "Energy PG", 4, "higher", "localization"),
+    Field("pointing_game", "metric", "pointing", "Pointing game (%)", 1, "higher", "localization",
+          100.0, span=100.0),
+    Field("box_iou", "metric", "box_iou", "Box IoU", 4, "higher", "localization"),
+    Field("box_correct", "metric", "box_correct", "Box IoU>=0.5 (%)", 1, "higher", "localization",
+          100.0, span=100.0),
+    Field("relevance_rank", "metric", "relevance_rank", "Relevance rank", 4, "higher",
+          "localization"),
+    Field("gt_boxes", "number"),
+)  # fmt: skip
+# metrics.localization.metrics entry -> the per-image columns it fills.
+LOCALIZATION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "energy": ("energy_pg",),
+    "pointing": ("pointing_game",),
+    "box": ("box_iou", "box_correct"),
+    "rank": ("relevance_rank",),
+}
+GT_BOXES = "gt_boxes"
+
 FIELDS: tuple[Field, ...] = (
     Field("image_id", "id"),
     Field("path", "text"),
@@ -83,6 +106,7 @@ FIELDS: tuple[Field, ...] = (
     Field("seconds", "timing", "seconds", "Seconds", 3, "lower", "cost"),
     Field("metric_forward", "metric", "metric_forward", "Metric forward", 1, "lower", "cost"),
     Field("metric_seconds", "timing", "metric_seconds", "Metric seconds", 3, "lower", "cost"),
+    *LOCALIZATION_FIELDS,
     Field("skipped", "text"),
 )
 

@@ -35,14 +35,25 @@ IMAGEFOLDER_LAYOUT = (
 _CLASSES = ClassDictionary()
 
 
+# (ImageNet-1k class, x0, y0, x1, y1): a ground-truth box of one class, half-open pixel edges.
+ClassBox = tuple[int, float, float, float, float]
+
+
 @dataclass(frozen=True)
 class Sample:
-    """One image to explain, with its ImageNet label (-1 when unknown)."""
+    """One image to explain, with its ImageNet label (-1 when unknown).
+
+    boxes: ground-truth boxes in the original image's pixels (clustercam.bench.boxes moves them
+    through the model's preprocessing); None when the data set has no ground truth for it.
+    boxes_size: the (width, height) the boxes were drawn on, where the annotation states it.
+    """
 
     image_id: str
     path: Path
     label: int = -1
     acceptable: tuple[int, ...] = field(default=())
+    boxes: tuple[ClassBox, ...] | None = None
+    boxes_size: tuple[int, int] | None = None
 
 
 class UnreadableImageError(ValueError):

@@ -27,9 +27,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from clustercam.bench import build
 from clustercam.bench.build import Metrics, Setup
 from clustercam.bench.columns import auc_column, confidence_columns
-from clustercam.bench.data import Sample
+from clustercam.bench.data import ClassBox, Sample
 from clustercam.bench.devices import provenance, set_numerics
 from clustercam.bench.loader import LoadedBatch, image_batches
+from clustercam.bench.localize import localization_columns
 from clustercam.bench.run_folder import SUMMARY_MD, RunRecords
 from clustercam.bench.summaries import readable_summary, write_summaries
 from clustercam.bench.zoo import ZooModel
@@ -174,7 +175,7 @@ def explain_batch(
         rows = [batch.readable.index(s) for s in readable]
         images = batch.images if len(rows) == len(batch.readable) else batch.images[rows]
         results = _explain(
-            readable, images.to(bench.zoo.device, non_blocking=True), bench, needs
+            readable, images.to(bench.zoo.device, non_blocking=True), bench, needs, batch.truths
         )
     for sample in batch.samples:
         if sample.image_id in results:
@@ -221,8 +222,10 @@ def _explain(
     images: torch.Tensor,
     bench: Bench,
     needs: Mapping[str, Sequence[str]],
+    truths: Mapping[str, Sequence[ClassBox]] | None = None,
 ) -> dict[str, ImageRecord]:
-    """Explains and scores the readable images of a batch with the methods each one `needs`."""
+    """Explains and scores the readable images of a batch with the methods each one `needs`;
+    `truths`: ground-truth boxes in input pixels by image id, for the localisation columns."""
     zoo, model, metrics = bench.zoo, bench.model, bench.metrics
     n_images = len(samples)
     with model.measure() as shared:
@@ -244,6 +247,11 @@ def _explain(
             model, _take(images, index), explanation.maps, _take(classes, index),
             _take(original, index), {kind: _take(ends, index) for kind, ends in endpoints.items()},
             metrics,
+        )  # fmt: skip
+        columns |= localization_columns(
+            metrics.localization, explanation.maps,
+            [(truths or {}).get(samples[i].image_id) for i in chosen],
+            [class_list[i] for i in chosen],
         )  # fmt: skip
         metric_cost = metric_cost.per_image(len(chosen)) + shared_cost
         invalid = invalid_maps(explanation.maps).tolist()

@@ -3,17 +3,23 @@ the model's work on this one.
 
 An unreadable image is not an error here: the data set returns the reason instead of a tensor and
 the batch carries it, so the run records the image as skipped. Batches keep the data set's order.
+Ground-truth boxes travel with their image, moved into the model input's pixels (`truths`); a
+grid of the grid pointing game is rendered here (clustercam.bench.grids).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from clustercam.bench.data import Sample, UnreadableImageError, load_image
+from clustercam.bench.boxes import input_boxes
+from clustercam.bench.data import ClassBox, Sample, UnreadableImageError, load_image
+from clustercam.bench.grids import GridSample
+
+Truth = tuple[ClassBox, ...] | None
 
 
 @dataclass
@@ -24,6 +30,7 @@ class LoadedBatch:
     images: torch.Tensor | None
     readable: list[Sample]
     unreadable: dict[str, str]  # image_id -> reason
+    truths: dict[str, tuple[ClassBox, ...]] = field(default_factory=dict)  # input pixels
 
     def pin_memory(self) -> LoadedBatch:
         """Called by the DataLoader (pin_memory=True) so that the copy to the GPU can be async."""
@@ -42,21 +49,26 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[Sample, torch.Tensor | str]:
+    def __getitem__(self, index: int) -> tuple[Sample, torch.Tensor | str, Truth]:
         sample = self.samples[index]
         try:
-            return sample, self.transform(load_image(sample.path))
+            if isinstance(sample, GridSample):
+                return sample, *sample.render(self.transform)
+            image = load_image(sample.path)
         except UnreadableImageError as error:
-            return sample, str(error)
+            return sample, str(error), None
+        truth = None if sample.boxes is None else input_boxes(sample, image.size, self.transform)
+        return sample, self.transform(image), truth
 
 
-def collate(items: Sequence[tuple[Sample, torch.Tensor | str]]) -> LoadedBatch:
-    readable = [(s, x) for s, x in items if isinstance(x, torch.Tensor)]
+def collate(items: Sequence[tuple[Sample, torch.Tensor | str, Truth]]) -> LoadedBatch:
+    readable = [(s, x) for s, x, _ in items if isinstance(x, torch.Tensor)]
     return LoadedBatch(
-        samples=[s for s, _ in items],
+        samples=[s for s, _, _ in items],
         images=torch.stack([x for _, x in readable]) if readable else None,
         readable=[s for s, _ in readable],
-        unreadable={s.image_id: x for s, x in items if isinstance(x, str)},
+        unreadable={s.image_id: x for s, x, _ in items if isinstance(x, str)},
+        truths={s.image_id: t for s, _, t in items if t is not None},
     )
 
 

@@ -42,7 +42,14 @@ from clustercam.bench.errors import ConfigError
 # and how fast the work runs, never its results.
 RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size", "num_workers", "warmup"})
 # Keys added to the config since older run folders were written, and the value those runs had.
-ADDED_KEYS: dict[str, Any] = {"precision": "fp32"}
+ADDED_KEYS: dict[str, Any] = {
+    "precision": "fp32",
+    "data.boxes": None,
+    "metrics.localization.metrics": [],
+    "metrics.localization.tolerance": 15,
+    "metrics.localization.cam_threshold": 0.15,
+    "metrics.localization.iou_threshold": 0.5,
+}
 
 PER_IMAGE, CURVES, CONFIG, SETUP = "per_image.csv", "curves.jsonl", "config.yaml", "setup_cost.json"
 SUMMARY_CSV, SUMMARY_MD, MAPS, LOCK = "summary.csv", "summary.md", "maps", ".lock"

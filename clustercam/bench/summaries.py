@@ -19,10 +19,12 @@ from clustercam.bench import stats
 from clustercam.bench.columns import SUMMARISED, Field, table_fields
 from clustercam.bench.run_folder import SUMMARY_CSV, SUMMARY_MD, read_per_image
 
-# summary.md's columns: the curves, AD/IC, and the method's own cost (not the metrics').
+# summary.md's columns: the curves, AD/IC, localisation, and the method's own cost (not the
+# metrics'); a column without any value (a metric switched off) is left out.
 BRIEF_FIELDS: tuple[Field, ...] = (
     *table_fields("causal"),
     *table_fields("confidence"),
+    *table_fields("localization"),
     *(f for f in table_fields("cost") if not f.name.startswith("metric_")),
 )
 MARKS = {"lower": "↓", "higher": "↑"}

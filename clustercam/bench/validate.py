@@ -136,7 +136,7 @@ def _target_nodes(
     for key, node in cfg.methods.items():
         yield f"methods.{key}", node, *method
     yield "model", cfg.model, set(), {"device"}
-    yield "data", cfg.data, {"name", *SELECTION_KEYS}, set()
+    yield "data", cfg.data, {"name", "boxes", *SELECTION_KEYS}, set()  # boxes: build.build_samples
     for kind in ("deletion", "insertion"):
         node = cfg.metrics.get(kind)
         if node is not None:
