@@ -18,6 +18,7 @@ from toys import COLOURS, tiny_zoo
 
 from clustercam.bench.boxes import ground_truth_boxes, read_bundled_boxes
 from clustercam.bench.experiment import run
+from clustercam.bench.report import cli as make_report
 from clustercam.bench.run_folder import read_per_image
 from metrics import box_masks, energy_pointing_game, pointing_game
 
@@ -123,3 +124,26 @@ def test_gridpg_runs_end_to_end(tmp_path: Path) -> None:
     assert (rows["target"] == rows["label"]).all()
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "Energy PG" in summary
+
+
+def test_the_report_pairs_localisation_with_cluster_cam_and_draws_the_boxes(
+    tmp_path: Path,
+) -> None:
+    cfg = compose_config(
+        *TINY, *LOCALIZE, "method=clustercam", "data.boxes=bundled",
+        "save_maps=true", "+model.size=32",
+    )  # fmt: skip
+    run(cfg, tmp_path / "run")
+    written = make_report.main([str(tmp_path / "run"), "--out", str(tmp_path / "report")])
+    assert tmp_path / "report" / "fig7_localization.png" in written
+    table = pd.read_csv(tmp_path / "report" / "table7_localization.csv").set_index("method")
+    rows = read_per_image(tmp_path / "run")
+    kept = rows[rows["skipped"] == ""]
+    wide = kept.pivot_table(index="image_id", columns="method", values="energy_pg")
+    both = wide.dropna()
+    assert len(both) >= 2  # the tiny model's Cluster-CAM maps are not all constant
+    expected = (both["center"] - both["clustercam"]).mean()
+    assert table.loc["center", "energy_pg_diff"] == pytest.approx(expected)
+    assert table.loc["center", "paired_with"] == "clustercam"
+    assert table.loc["clustercam", "energy_pg"] == pytest.approx(wide["clustercam"].mean())
+    assert table.loc["center", "tolerance"] == 15

@@ -12,9 +12,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from clustercam.bench.report.figures import curves_figure, k_tradeoff_figure, saliency_grid
+from clustercam.bench.report.figures import (
+    curves_figure,
+    k_tradeoff_figure,
+    localization_figure,
+    saliency_grid,
+)
 from clustercam.bench.report.render import to_markdown, write_table
-from clustercam.bench.report.runs import Inputs, Job, Run, discover
+from clustercam.bench.report.runs import Inputs, Job, Run, discover, lookup
 from clustercam.bench.report.tables import NotAvailable, Table, build_tables
 
 
@@ -42,7 +47,8 @@ def attempt(notes: list[str], what: str, make: Callable[[], Path]) -> Path | Non
 
 
 def make_figures(inputs: Inputs, out: Path, grid_images: int) -> tuple[list[Path], list[str]]:
-    """Saliency grid and mean curves per plain run; a K trade-off per K sweep."""
+    """Saliency grid and mean curves per plain run, its maps with their boxes where it has
+    ground-truth boxes; a K trade-off per K sweep."""
     figures: list[Path | None] = []
     notes: list[str] = []
     for run, tag in zip(inputs.runs, run_tags(inputs.runs)):
@@ -64,6 +70,16 @@ def make_figures(inputs: Inputs, out: Path, grid_images: int) -> tuple[list[Path
                 ),
             )
         )
+        if lookup(run.config, "data.boxes") is not None:
+            figures.append(
+                attempt(
+                    notes,
+                    f"boxes ({run.name})",
+                    lambda r=run, t=tag: localization_figure(
+                        r, out / f"fig7_localization{t}.png", grid_images
+                    ),
+                )
+            )
     sweeps: dict[str, list[Job]] = defaultdict(list)
     for job in inputs.k_jobs:
         sweeps[job.sweep].append(job)

@@ -1,4 +1,5 @@
-"""Figures (PNG, matplotlib Agg): saliency grid, mean deletion/insertion curves, K trade-off.
+"""Figures (PNG, matplotlib Agg): saliency grid, mean deletion/insertion curves, K trade-off,
+maps with their ground-truth boxes.
 
 Each function raises `NotAvailable` when its inputs are missing (no maps saved, no curves), so
 the command line can say so and go on with the rest.
@@ -16,18 +17,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from omegaconf import OmegaConf
 from PIL import Image
 from torchvision import transforms as T
 
+from clustercam.bench.boxes import ground_truth_boxes, preprocessing_of, read_boxes
 from clustercam.bench.build import meta_model
 from clustercam.bench.columns import BY_NAME, Field
 from clustercam.bench.data import SAMPLES_DIR
-from clustercam.bench.report.runs import Job, Run, canonical
+from clustercam.bench.report.runs import Job, Run, canonical, lookup
 from clustercam.bench.report.tables import CAUSAL_METRICS, NotAvailable, pretty, summary_cells
 from clustercam.bench.run_folder import read_curves
-from metrics import auc
+from metrics import auc, largest_component_box
 
 DPI = 100
 REFERENCE_METHODS = {"scorecam": "s", "gradcam": "^"}
@@ -204,6 +207,70 @@ def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path)
     fig.suptitle(f"K trade-off: {first.model}, preset {first.preset}", fontsize=10)
     fig.tight_layout()
     return save(fig, out)
+
+
+def localization_figure(run: Run, out: Path, max_images: int) -> Path:
+    """Rows = the first photos with saved maps, columns = the model's view of the photo and each
+    method's map, all with the ground-truth boxes of the explained class (green); on a map, the
+    box of its largest component at 15% of its maximum (white, dashed) and its maximum (x)."""
+    source = lookup(run.config, "data.boxes")
+    if source is None:
+        raise NotAvailable(f"{run.name}: no data.boxes (a run without ground-truth boxes)")
+    images = run.rows.drop_duplicates("image_id")
+    images = images[[(run.maps_dir / f"{i}.npz").is_file() for i in images["image_id"]]]
+    if images.empty:
+        raise NotAvailable(f"{run.name}: no maps/ (run with save_maps on)")
+    geometry = preprocessing_of(meta_model(OmegaConf.create(run.config["model"])).transform)
+    view = model_view(run)
+    annotations = read_boxes(source)
+    images, methods = images.head(max_images), run.methods
+    fig, axes = plt.subplots(
+        len(images), len(methods) + 1, squeeze=False,
+        figsize=(1.8 * (len(methods) + 1), 1.9 * len(images)),
+    )  # fmt: skip
+    for axis_row, (_, image) in zip(axes, images.iterrows()):
+        found = find_photo(run, str(image.get("path", "")))
+        if found is None:
+            raise NotAvailable(f"{run.name}: photo {image['path']} not found")
+        with Image.open(found) as opened:
+            size = opened.size
+        picture = view(found)
+        annotation = annotations.get(str(image["image_id"]))
+        truth = (
+            ground_truth_boxes(annotation, int(image["target"]), size, geometry)
+            if annotation is not None
+            else torch.zeros(0, 4)
+        )
+        with np.load(run.maps_dir / f"{image['image_id']}.npz") as maps:
+            saved = {key: maps[key].astype(float) for key in maps.files}
+        axis_row[0].set_ylabel(str(image.get("target_name", image["image_id"])), fontsize=8)
+        for axis, method in zip(axis_row, [None, *methods]):
+            axis.imshow(picture)
+            saliency = saved.get(method) if method is not None else None
+            if saliency is not None:
+                height, width = saliency.shape
+                axis.imshow(saliency, cmap="jet", alpha=0.5, extent=(0, width, height, 0))
+                top = np.unravel_index(np.argmax(saliency), saliency.shape)
+                axis.plot(top[1] + 0.5, top[0] + 0.5, "wx", markersize=6, mew=2)
+                predicted = largest_component_box(torch.from_numpy(saliency))
+                if predicted is not None:
+                    draw_box(axis, predicted.tolist(), "white", "--")
+            for box in truth.tolist():
+                draw_box(axis, box, "lime", "-")
+            axis.set_xticks([])
+            axis.set_yticks([])
+    for axis, title in zip(axes[0], ["photo + boxes", *map(pretty, methods)]):
+        axis.set_title(title, fontsize=9)
+    fig.suptitle(f"Maps and ground-truth boxes: {run.model} ({run.data})", fontsize=10)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def draw_box(axis: plt.Axes, box: Sequence[float], colour: str, style: str) -> None:
+    x0, y0, x1, y1 = box
+    axis.add_patch(
+        Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linestyle=style)
+    )
 
 
 def save(fig: plt.Figure, out: Path) -> Path:

@@ -27,7 +27,7 @@ from clustercam.bench.report.published import (
     causal_references,
     confidence_references,
 )
-from clustercam.bench.report.runs import Inputs, Job, Run, canonical
+from clustercam.bench.report.runs import Inputs, Job, Run, canonical, lookup
 from metrics import MODES, PRESETS
 
 THIS_RUN = "this run"
@@ -528,6 +528,57 @@ def variant_table(runs: Sequence[Run], jobs: Sequence[Job]) -> Table:
     )
 
 
+LOCALIZATION_METRICS = table_fields("localization")
+
+
+def localization_table(runs: Sequence[Run]) -> Table:
+    """Table 7: localisation against ground truth (boxes, or a grid's explained cell)."""
+    runs = [run for run in runs if present(LOCALIZATION_METRICS, [run])]
+    if not runs:
+        raise NotAvailable("no run has localisation numbers (metrics.localization not configured)")
+    metrics = present(LOCALIZATION_METRICS, runs)
+    rows, notes = [], []
+    for run in runs:
+        tolerance = lookup(run.config, "metrics.localization.tolerance")
+        run_rows, run_notes = method_rows(run, metrics, tolerance=tolerance)
+        for row in run_rows:
+            kept = stats.kept_rows(run.rows[run.rows["method"] == row["method"]])
+            row["no_truth"] = int((kept["gt_boxes"].fillna(0) == 0).sum())
+        rows += run_rows
+        notes += run_notes
+    columns = (
+        *BASE_COLUMNS,
+        Column("no_truth", "No GT", 0),
+        Column("tolerance", "PG tol. (px)", 0),
+        *metric_columns(metrics),
+        *paired_columns(metrics),
+    )
+    text = caption(
+        f"Localisation against ground truth (higher is better), {CI_NOTE}; No GT: kept images "
+        "without a box of the explained class in the model's input, scored by no metric",
+        PAIRED_NOTE,
+        "Ground truth: the boxes of the explained class moved through the model's resize and "
+        "centre crop (samples: the hand-drawn boxes), or the explained cell of a grid (gridpg). "
+        "Energy PG: share of the map's positive part inside the ground truth; Pointing game: "
+        "the map's maximum inside it or less than PG tol. pixels from it; Box IoU: IoU of the "
+        "box of the largest connected component of {L >= 15% of max L} with the best-matching "
+        "box, and the share with IoU >= 0.5; Relevance rank: share of the K highest pixels "
+        "inside, K = the ground truth's area (docs/metrics.md, Localisation)",
+        runs_note(runs),
+        *notes,
+    )
+    return Table(
+        7,
+        "table7_localization",
+        "Localisation",
+        text,
+        columns,
+        frame(rows, columns),
+        ("model", "data"),
+        provenance_lines(runs),
+    )
+
+
 def build_tables(inputs: Inputs) -> tuple[list[Table], list[str]]:
     """Every table the inputs support, and a note for each one they do not."""
     builders = (
@@ -536,6 +587,7 @@ def build_tables(inputs: Inputs) -> tuple[list[Table], list[str]]:
         ("Table 3", lambda: cost_table(inputs.runs)),
         ("Table 4", lambda: k_table(inputs.k_jobs)),
         ("Table 5", lambda: variant_table(inputs.runs, inputs.variant_jobs)),
+        ("Table 7", lambda: localization_table(inputs.runs)),
     )
     tables, notes = [], []
     for name, build in builders:
