@@ -1,22 +1,22 @@
 #!/bin/bash
-# The committed localisation results (README: Localisation), each run holding /tmp/cpu.lock when
-# that queue exists (shared machines); then Table 7 and fig7 into results/localization/.
+# The committed localisation results (README: Localisation), then Table 7 and fig7 into
+# results/localization/report. Sized for 2 CPU cores: Score-CAM (a forward pass per non-constant
+# channel, ~1,000 per grid) on Lite0's bundled photos only; GridPG with 50 grids on Lite0.
+# Re-runnable: each run resumes its folder.
 #   bash scripts/localization_runs.sh
 set -u
 cd "$(dirname "$0")/.."
 R=results/localization
-lock() { if [ -e /tmp/cpu.lock ]; then flock /tmp/cpu.lock nice -n 19 "$@"; else nice -n 19 "$@"; fi; }
 run() {
-  echo "== $(date +%T) start $*"
-  lock python run.py "$@" > "$R/$(echo "$*" | sed 's/.*hydra.run.dir=[^ ]*\///; s/ .*//').log" 2>&1
-  echo "== $(date +%T) done rc=$? $*"
+  local dir=$1; shift
+  echo "== $(date +%T) start $dir: $*"
+  python run.py "$@" hydra.run.dir="$R/$dir" > "$R/$dir.log" 2>&1
+  echo "== $(date +%T) done $dir rc=$?"
 }
 mkdir -p $R
-run experiment=gridpg hydra.run.dir=$R/gridpg_lite0
-run experiment=localization hydra.run.dir=$R/bundled_lite0
-run experiment=gridpg model=efficientnet_lite1 hydra.run.dir=$R/gridpg_lite1
-run experiment=gridpg model=efficientnet_lite2 hydra.run.dir=$R/gridpg_lite2
-run experiment=localization model=efficientnet_lite1 hydra.run.dir=$R/bundled_lite1
-run experiment=localization model=efficientnet_lite2 hydra.run.dir=$R/bundled_lite2
+run bundled_lite0 experiment=localization
+run gridpg_lite0 experiment=gridpg data.n_grids=50
+run bundled_lite1 experiment=localization model=efficientnet_lite1 '~methods.scorecam'
+run bundled_lite2 experiment=localization model=efficientnet_lite2 '~methods.scorecam'
 done_runs=$(for d in $R/*/; do [ -f "$d/summary.csv" ] && echo "$d"; done)
-lock python scripts/make_report.py $done_runs --out $R/report
+python scripts/make_report.py $done_runs --out $R/report
