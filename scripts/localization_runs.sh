@@ -1,7 +1,7 @@
 #!/bin/bash
 # The committed localisation results (README: Localisation), then Table 7 and fig7 into
 # results/localization/report. Sized for 2 CPU cores: Score-CAM (a forward pass per non-constant
-# channel, ~1,000 per grid) on Lite0's bundled photos only; GridPG with 50 grids on Lite0.
+# channel, ~1,000 per grid) on Lite0's bundled photos only; GridPG: 200 grids per model.
 # Re-runnable: each run resumes its folder.
 #   bash scripts/localization_runs.sh
 set -u
@@ -15,8 +15,10 @@ run() {
 }
 mkdir -p $R
 run bundled_lite0 experiment=localization
-run gridpg_lite0 experiment=gridpg data.n_grids=50
 run bundled_lite1 experiment=localization model=efficientnet_lite1 '~methods.scorecam'
 run bundled_lite2 experiment=localization model=efficientnet_lite2 '~methods.scorecam'
+for model in lite0 lite1 lite2; do
+  run gridpg_$model experiment=gridpg model=efficientnet_$model
+done
 done_runs=$(for d in $R/*/; do [ -f "$d/summary.csv" ] && echo "$d"; done)
 python scripts/make_report.py $done_runs --out $R/report
