@@ -3,6 +3,7 @@ pytorch-grad-cam or torchcam methods under this benchmark's protocol."""
 
 from baselines.ablationcam import AblationCAM
 from baselines.adapters import AdapterError, PytorchGradCAM, TorchCAM
+from baselines.cfcam import CFCAM
 from baselines.eigencam import EigenCAM
 from baselines.fake import FakeMap
 from baselines.fem import FEM
@@ -12,6 +13,7 @@ from baselines.groupcam import GroupCAM
 from baselines.hirescam import HiResCAM
 from baselines.kpcacam import KPCACAM
 from baselines.layercam import LayerCAM
+from baselines.opticam import OptiCAM
 from baselines.reciprocam import ReciproCAM
 from baselines.rise import RISE
 from baselines.sanity import CenterMap, RandomMap
@@ -20,6 +22,7 @@ from baselines.sscam import SSCAM
 from baselines.xgradcam import XGradCAM
 
 __all__ = [
+    "CFCAM",
     "FEM",
     "KPCACAM",
     "RISE",
@@ -34,6 +37,7 @@ __all__ = [
     "GroupCAM",
     "HiResCAM",
     "LayerCAM",
+    "OptiCAM",
     "PytorchGradCAM",
     "RandomMap",
     "ReciproCAM",
