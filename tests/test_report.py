@@ -207,7 +207,11 @@ def test_writes_every_table_and_figure(report: Report) -> None:
         "fig1_saliency_grid_efficientnet-lite0-samples-rise.png",
         "fig2_deletion_insertion_curves_efficientnet-lite0-samples-rise.png",
         "fig3_k_tradeoff.png",
+        "fig8_frontier_efficientnet-lite0-rise.png",
+        "fig8_frontier_resnet18-rise.png",
     ]
+    assert {"table8_frontier.md", "table8_frontier.csv", "table8_frontier.tex"} <= names
+    assert "**Table 8:" in (out / "table8_frontier.md").read_text()
     assert sorted(name for name in names if name.endswith(".png")) == sorted(figures)
     for figure in figures:
         assert (out / figure).read_bytes()[:8] == PNG_SIGNATURE
@@ -348,7 +352,8 @@ def test_missing_inputs_are_skipped_with_a_note(
     run = make_run(tmp_path / "bare", extras=False)
     written = main([str(run), str(tmp_path / "nothing_here"), "--out", str(tmp_path / "out")])
     printed = capsys.readouterr().out
-    assert not any(path.suffix == ".png" for path in written)
+    figures = [path.name for path in written if path.suffix == ".png"]
+    assert figures == ["fig8_frontier_efficientnet-lite0-rise.png"]  # needs the AUCs only
     for reason in (
         "no maps/",
         "no curves.jsonl",

@@ -7,5 +7,6 @@ statistics module (`clustercam.bench.stats`), as the run summaries do. The modul
 - `published`: reference numbers from the papers and the protocol each one needs;
 - `tables`: Tables 1-5 as data; `render`: Markdown, CSV and LaTeX of a table (pandas);
 - `figures`: saliency grid, mean deletion/insertion curves, K trade-off;
+- `frontier`: Table 8 and its figures, cost per image against quality with the Pareto front;
 - `cli`: argument parsing and the order in which outputs are written.
 """

@@ -18,6 +18,7 @@ from clustercam.bench.report.figures import (
     localization_figure,
     saliency_grid,
 )
+from clustercam.bench.report.frontier import frontier_figure, frontier_table
 from clustercam.bench.report.render import to_markdown, write_table
 from clustercam.bench.report.runs import Inputs, Job, Run, discover, lookup
 from clustercam.bench.report.tables import NotAvailable, Table, build_tables
@@ -99,6 +100,27 @@ def make_figures(inputs: Inputs, out: Path, grid_images: int) -> tuple[list[Path
     return [path for path in figures if path is not None], notes
 
 
+def make_frontier(inputs: Inputs, out: Path) -> tuple[list[Table], list[Path], list[str]]:
+    """Table 8 and one frontier figure per model and preset in it."""
+    try:
+        table = frontier_table(inputs.runs, inputs.k_jobs)
+    except NotAvailable as reason:
+        return [], [], [f"Table 8 and the frontier figures skipped: {reason}"]
+    notes: list[str] = []
+    groups = table.data[["model", "preset"]].drop_duplicates().itertuples(index=False)
+    figures = [
+        attempt(
+            notes,
+            f"frontier ({model}, {preset})",
+            lambda m=model, p=preset: frontier_figure(
+                table.data, m, p, out / f"fig8_frontier_{slug(f'{m}-{p}')}.png"
+            ),
+        )
+        for model, preset in groups
+    ]
+    return [table], [path for path in figures if path is not None], notes
+
+
 def write_index(tables: Sequence[Table], figures: Sequence[Path], out: Path) -> Path:
     """report.md: every Markdown table, then every figure, links relative to `out`."""
     parts = ["# Report", "", *(to_markdown(table) for table in tables)]
@@ -127,9 +149,12 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     inputs, notes = discover(args.inputs)
     tables, table_notes = build_tables(inputs)
     figures, figure_notes = make_figures(inputs, args.out, args.grid_images)
+    frontier, frontier_figures, frontier_notes = make_frontier(inputs, args.out)
+    tables += frontier
+    figures += frontier_figures
     written = [path for table in tables for path in write_table(table, args.out)]
     written += [*figures, write_index(tables, figures, args.out)]
-    for note in [*notes, *table_notes, *figure_notes]:
+    for note in [*notes, *table_notes, *figure_notes, *frontier_notes]:
         print(f"note: {note}")
     for path in written:
         print(f"wrote {path}")

@@ -45,6 +45,13 @@ PRETTY = {  # keyed by canonical(method)
     "eigencam": "Eigen-CAM",
     "random": "Random",
     "center": "Center",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGrad-CAM",
+    "reciprocam": "Recipro-CAM",
+    "fem": "FEM",
+    "kpcacam": "KPCA-CAM",
+    "cfcam": "CF-CAM",
+    "opticam": "Opti-CAM",
 }
 CI_NOTE = (
     "mean ± 95% CI (t interval) over the N images a method did not skip; Skipped counts the rest"
