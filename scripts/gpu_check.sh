@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU measurement of docs/performance.md as one prepared command (under 10 minutes on one
-# H100/H200): the runner (compare_all, metrics=rise, maps saved) on the 22 bundled photos, then
+# H100/H200): the runner (compare_classic, metrics=rise, maps saved) on the 22 bundled photos, then
 # bench_speed on Lite0 (ImageNet weights; its tables also set the runner's per-image seconds
 # against Lite0's forward floor), ResNet-50 and VGG16 (random weights). Everything lands under $1
 # and is packed into
@@ -102,7 +102,7 @@ pack_maps() {  # saved maps apart, in parts under 16 MiB (the device tool's limi
 }
 if [ "${GPU_CHECK_PART:-main}" = lite12 ]; then
     for model in efficientnet_lite1 efficientnet_lite2; do
-        step "runner $model" $((limit[runner] * slower)) python run.py experiment=compare_all \
+        step "runner $model" $((limit[runner] * slower)) python run.py experiment=compare_classic \
             "${runner_args[@]}" model=$model device="$device" save_maps=true \
             hydra.run.dir="$out/runner_${device}_$model"
         pack
@@ -120,7 +120,7 @@ if [ "${GPU_CHECK_PART:-main}" = profile ]; then
     exit 0
 fi
 if [ "${GPU_CHECK_PART:-main}" = runner_models ]; then
-    args=()  # runner_args without compare_all's other methods (the smoke run's tiny model stays)
+    args=()  # runner_args without compare_classic's other methods (the smoke run's tiny model stays)
     for arg in "${runner_args[@]}"; do [[ $arg == methods.* ]] || args+=("$arg"); done
     for model in $runner_models; do
         [ "$model" = tiny ] && choice=() || choice=(model="$model" model.weights=random)
@@ -133,7 +133,7 @@ if [ "${GPU_CHECK_PART:-main}" = runner_models ]; then
 fi
 # The runner first, then bench_speed on Lite0, whose tables set the runner's per-image seconds
 # against Lite0's floor (and project the 50,000-image run from them), then the other models.
-step runner $((limit[runner] * slower)) python run.py experiment=compare_all "${runner_args[@]}" \
+step runner $((limit[runner] * slower)) python run.py experiment=compare_classic "${runner_args[@]}" \
     device="$device" save_maps=true hydra.run.dir="$out/runner_$device"
 bench efficientnet_lite0 --runner "$out/runner_$device"
 pack
@@ -142,7 +142,7 @@ for model in $models; do
     [ "$model" = efficientnet_lite0 ] || { bench "$model"; pack; }
 done
 # bf16 without SS-CAM (its 35 noisy samples per channel would double the step).
-step runner_bf16 $((limit[runner_bf16] * slower)) python run.py experiment=compare_all \
+step runner_bf16 $((limit[runner_bf16] * slower)) python run.py experiment=compare_classic \
     "${runner_args[@]}" '~methods.sscam' device="$device" precision=bf16 \
     hydra.run.dir="$out/runner_${device}_bf16"
 step "bf16 vs fp32" 20 python scripts/compare_runs.py "$out/runner_$device" \

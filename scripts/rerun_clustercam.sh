@@ -16,10 +16,10 @@ for run in compare_fast compare_fast_lite1 compare_fast_lite2; do
     # shellcheck disable=SC2086
     python -m clustercam.bench.forget $out/$run --image $grid
 done
-python run.py experiment=compare_all methods.rise.n_masks=1000 methods.sscam.n_samples=4 save_maps=true \
+python run.py experiment=compare_classic methods.rise.n_masks=1000 methods.sscam.n_samples=4 save_maps=true \
     hydra.run.dir=$out/compare_fast
 for model in efficientnet_lite1 efficientnet_lite2; do
-    python run.py experiment=compare_all model=$model '~methods.rise' '~methods.sscam' \
+    python run.py experiment=compare_classic model=$model '~methods.rise' '~methods.sscam' \
         save_maps=true hydra.run.dir=$out/compare_fast_${model#efficientnet_}
 done
 rm -rf $out/variants_fast $out/k_sweep

@@ -81,7 +81,10 @@ def test_default_config() -> None:
 
 
 # RISE's 4000 masks are minutes on 2 CPU cores even for the toy model; 40 build the same object.
-FEW_MASKS = {"rise": ("method.n_masks=40",), "compare_all": ("methods.rise.n_masks=40",)}
+FEW_MASKS = {
+    "rise": ("method.n_masks=40",),
+    **{name: ("methods.rise.n_masks=40",) for name in ("compare_all", "compare_classic")},
+}
 ADAPTERS = {"pytorch_grad_cam": "pytorch_grad_cam", "torchcam": "torchcam"}  # option: module
 
 
@@ -210,7 +213,15 @@ def test_compare_all_runs_every_method_once() -> None:
         "eigencam",
         "layercam",
         "sscam",
+        *RIVALS,
     ]
+
+
+RIVALS = ["hirescam", "xgradcam", "reciprocam", "fem", "kpcacam", "cfcam", "opticam"]
+
+
+def test_rivals_runs_the_rivals_beside_cluster_cam() -> None:
+    assert list(method_configs(compose_config("experiment=rivals"))) == ["clustercam", *RIVALS]
 
 
 def test_cluster_variants_change_one_choice_each() -> None:
