@@ -1,11 +1,12 @@
 """CF-CAM and Opti-CAM against their authors' code on EfficientNet-Lite0 (`bn2`), top-1 class:
 Pearson correlation of the two 224 x 224 maps per bundled photo.
 
-    python scripts/rival_agreement.py --cfcam CF-CAM/cfcam.py --opticam OptiCAM/util.py
-        [--photos 22] [--opticam-photos 2] [--out results/rival_agreement.md]
+    git clone https://github.com/jerryp-hfut/CF-CAM
+    git clone https://github.com/hanwei0912/OptiCAM
+    PYTHONPATH=CF-CAM:OptiCAM python scripts/rival_agreement.py [--photos 22] [--opticam-photos 2]
 
-The authors' files come from checkouts the user makes (github.com/jerryp-hfut/CF-CAM,
-github.com/hanwei0912/OptiCAM); nothing of them is vendored. Their maps are normalised as ours
+The authors' modules (`cfcam`, `util`) are imported from those checkouts; nothing of them is
+vendored. Their maps are normalised as ours
 (min-max) before the comparison, because CF-CAM's code divides by the maximum only.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
+import importlib
 import io
 import sys
 import types
@@ -26,14 +27,6 @@ from torch import nn
 from baselines import CFCAM, OptiCAM
 from clustercam.bench import bundled_samples, load_image, load_model
 from clustercam.map_ops import minmax_normalize
-
-
-def load_file(path: Path, name: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class LayerOutput:
@@ -56,8 +49,6 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cfcam", type=Path, required=True, help="the authors' cfcam.py")
-    parser.add_argument("--opticam", type=Path, required=True, help="the authors' util.py")
     parser.add_argument("--photos", type=int, default=22, help="photos for CF-CAM")
     parser.add_argument("--opticam-photos", type=int, default=2, help="photos for Opti-CAM")
     parser.add_argument("--out", type=Path, default=Path("results/rival_agreement.md"))
@@ -70,14 +61,14 @@ def main() -> None:
         "|---|---|---|---:|---|",
     ]
 
-    reference_cfcam = load_file(args.cfcam, "cfcam_authors").CFCAM
+    reference_cfcam = importlib.import_module("cfcam").CFCAM
     with contextlib.redirect_stdout(io.StringIO()):
         theirs_cf = reference_cfcam(model, layer)
     ours_cf = CFCAM(model, zoo.target_layer)
     sys.modules["activations_and_gradients"] = types.SimpleNamespace(  # type: ignore[assignment]
         ActivationsAndGradients=LayerOutput
     )
-    opti = load_file(args.opticam, "opticam_authors")
+    opti = importlib.import_module("util")
     ours_opti = OptiCAM(model, zoo.target_layer)
     for index, sample in enumerate(samples):
         image = zoo.transform(load_image(sample.path))[None]
