@@ -34,6 +34,7 @@ from clustercam.bench.run_folder import forget, read_per_image
 METHODS = [
     "clustercam", "gradcam", "gradcampp", "scorecam", "random", "center",
     "groupcam", "groupcam_kmeans", "ablationcam", "rise", "eigencam", "layercam", "sscam",
+    "hirescam", "xgradcam", "reciprocam", "fem", "kpcacam", "cfcam", "opticam",
 ]
 # 16 x 16 toy images: a blur kernel that fits them, and few RISE masks to keep the run short.
 SMALL_METHODS = (
@@ -87,6 +88,8 @@ def test_per_image_table(compare_all: Path) -> None:
     assert cost.loc["center"].tolist() == [1.0, 0.0]
     assert cost.loc["layercam"].tolist() == [1.0, 1.0]
     assert cost.loc["eigencam"].tolist() == [1.0, 0.0]
+    assert cost.loc["cfcam"].tolist() == [1.0, 1.0]
+    assert cost.loc["opticam"].tolist() == [51.0, 50.0]  # 1 + 50 iterations, 50 backward
     # Exact per image: one forward for p_c(x), then one per non-constant channel (Score-CAM), per
     # cluster (Cluster-CAM: K=8 on 8 channels, so one per distinct non-constant channel map) or
     # per noise sample of each non-constant channel (SS-CAM, 35).
