@@ -35,7 +35,7 @@ python run.py experiment=k_sweep hydra.sweep.dir=$out/k_sweep
 python -m clustercam.bench.gather $out/k_sweep
 python scripts/make_report.py $out/compare_fast $out/compare_fast_lite1 $out/compare_fast_lite2 \
     $out/k_sweep $out/variants_fast --out results
-# The cost-quality frontier (Table 7, fig7_*) with the rivals, apart so the names above stay.
+# The cost-quality frontier (Table 8, fig8_*) with the rivals, apart so the names above stay.
 python scripts/make_report.py $out/compare_fast $out/rivals_fast $out/compare_fast_lite1 \
     $out/rivals_fast_lite1 $out/compare_fast_lite2 $out/rivals_fast_lite2 $out/k_sweep \
     --out results/frontier
