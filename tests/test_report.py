@@ -27,7 +27,13 @@ from clustercam.bench.report.cli import main
 from clustercam.bench.report.figures import find_photo, model_view, saliency_grid
 from clustercam.bench.report.render import latex_escape
 from clustercam.bench.report.runs import Inputs, Run, discover, load_run
-from clustercam.bench.report.tables import Table, build_tables, causal_table, confidence_table
+from clustercam.bench.report.tables import (
+    Table,
+    build_tables,
+    causal_table,
+    confidence_table,
+    method_label,
+)
 from clustercam.bench.run_folder import RunRecords
 from clustercam.bench.stats import mean_ci
 
@@ -332,6 +338,44 @@ def test_published_rows_only_beside_the_same_protocol(tmp_path: Path) -> None:
     assert published(confidence_table([resnet, run("lite")])).empty
     assert published(confidence_table([run("cont", model="vgg16", modes=("continuous",))])).empty
     assert published(causal_table([run("fast", model="vgg16", preset="fast")])).empty
+
+
+def test_a_library_method_is_labelled_with_its_library(tmp_path: Path) -> None:
+    """pytorch-grad-cam's and torchcam's Grad-CAM never read as ours, in tables and figures."""
+    path = make_run(tmp_path / "adapters", methods=["gradcam", "GradCAM", "tc_gradcam"])
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    config["methods"]["GradCAM"]["_target_"] = "baselines.PytorchGradCAM"
+    config["methods"]["GradCAM"]["class_name"] = "GradCAM"
+    config["methods"]["tc_gradcam"] = {
+        "name": "tc_gradcam", "_target_": "baselines.TorchCAM", "class_name": "GradCAM"
+    }
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    run = load_run(path)
+    assert [method_label(run, m) for m in run.methods] == [
+        "Grad-CAM", "Grad-CAM (pytorch-grad-cam)", "Grad-CAM (torchcam)"
+    ]
+    assert confidence_table([run]).data["label"].tolist() == [
+        "Grad-CAM", "Grad-CAM (pytorch-grad-cam)", "Grad-CAM (torchcam)"
+    ]
+    out = tmp_path / "out"
+    main([str(path), "--out", str(out)])
+    assert "Grad-CAM (torchcam)" in (out / "table1_confidence.md").read_text()
+
+
+def test_random_weights_are_flagged_and_never_beside_published_rows(tmp_path: Path) -> None:
+    path = make_run(tmp_path / "vgg", model="vgg16", extras=False)
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    config["model"]["weights"] = "random"
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    run = load_run(path)
+    assert run.random_weights and run.model == "vgg16 (model.weights=random)"
+    for table in (confidence_table([run]), causal_table([run])):
+        assert set(table.data["source"]) == {"this run"}
+        assert set(table.data["model"]) == {"vgg16 (model.weights=random)"}
+    out = tmp_path / "out"
+    main([str(path), "--out", str(out)])
+    for name in ("table1_confidence", "table2_deletion_insertion", "table3_cost"):
+        assert "vgg16 (model.weights=random)" in (out / f"{name}.md").read_text(), name
 
 
 def test_a_step_other_than_the_presets_gets_no_published_rows(tmp_path: Path) -> None:

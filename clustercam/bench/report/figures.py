@@ -28,7 +28,13 @@ from clustercam.bench.build import meta_model
 from clustercam.bench.columns import BY_NAME, Field
 from clustercam.bench.data import SAMPLES_DIR
 from clustercam.bench.report.runs import Job, Run, canonical, lookup
-from clustercam.bench.report.tables import CAUSAL_METRICS, NotAvailable, pretty, summary_cells
+from clustercam.bench.report.tables import (
+    CAUSAL_METRICS,
+    NotAvailable,
+    method_label,
+    pretty,
+    summary_cells,
+)
 from clustercam.bench.run_folder import read_curves
 from metrics import auc, largest_component_box
 
@@ -95,7 +101,7 @@ def saliency_grid(run: Run, out: Path, max_images: int) -> Path:
         for axis in axis_row:
             axis.set_xticks([])
             axis.set_yticks([])
-    for axis, title in zip(axes[0], ["photo", *map(pretty, methods)]):
+    for axis, title in zip(axes[0], ["photo", *(method_label(run, m) for m in methods)]):
         axis.set_title(title, fontsize=9)
     fig.suptitle(f"Saliency maps: {run.model} ({run.data})", fontsize=10)
     fig.tight_layout()
@@ -133,7 +139,8 @@ def curves_figure(run: Run, out: Path) -> Path:
         for method in (m for m in run.methods if curves[m][kind]):
             mean, n = mean_curve(curves[method][kind])
             # The AUC of a mean curve is the mean of the per-image AUCs (it is linear).
-            label = f"{pretty(method)} (AUC {float(auc(torch.from_numpy(mean))):.3f}, n={n})"
+            area = float(auc(torch.from_numpy(mean)))
+            label = f"{method_label(run, method)} (AUC {area:.3f}, n={n})"
             axis.plot(np.linspace(0, 1, len(mean)), mean, label=label)
         axis.set(
             title=f"{kind.capitalize()} (preset {run.preset})",
@@ -259,7 +266,7 @@ def localization_figure(run: Run, out: Path, max_images: int) -> Path:
                 draw_box(axis, box, "lime", "-")
             axis.set_xticks([])
             axis.set_yticks([])
-    for axis, title in zip(axes[0], ["photo + boxes", *map(pretty, methods)]):
+    for axis, title in zip(axes[0], ["photo + boxes", *(method_label(run, m) for m in methods)]):
         axis.set_title(title, fontsize=9)
     fig.suptitle(f"Maps and ground-truth boxes: {run.model} ({run.data})", fontsize=10)
     fig.tight_layout()

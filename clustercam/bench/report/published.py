@@ -29,8 +29,9 @@ class Reference:
     data_contains: str | None = None
 
     def matches_model(self, run: Run) -> bool:
-        """Same network (canonical name) and, where the source needs it, the same data set."""
-        if canonical(run.model) != canonical(self.model):
+        """Same trained network (canonical name; never an untrained one) and, where the source
+        needs it, the same data set."""
+        if run.random_weights or canonical(run.model) != canonical(self.model):
             return False
         return self.data_contains is None or self.data_contains in run.data.lower()
 

@@ -36,6 +36,8 @@ from clustercam.bench.run_folder import (
 from metrics import MODES
 
 K_KEY = "n_clusters"
+RANDOM_WEIGHTS = "random"
+RANDOM_FLAG = "(model.weights=random)"
 NOT_RECORDED = "provenance not recorded (run predates it)"
 SHORT_COMMIT = 7
 # Cluster-CAM options that define a variant (docs/cluster-cam.md); other swept keys change the
@@ -97,8 +99,15 @@ class Run:
         return text
 
     @property
+    def random_weights(self) -> bool:
+        """An untrained model (model.weights=random): its numbers say nothing about the trained
+        network, so its name says so in every table and it never sits beside published rows."""
+        return lookup(self.config, "model.weights") == RANDOM_WEIGHTS
+
+    @property
     def model(self) -> str:
-        return str(lookup(self.config, "model.name", "unknown model"))
+        name = str(lookup(self.config, "model.name", "unknown model"))
+        return f"{name} {RANDOM_FLAG}" if self.random_weights else name
 
     @property
     def data(self) -> str:

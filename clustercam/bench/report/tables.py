@@ -53,6 +53,8 @@ PRETTY = {  # keyed by canonical(method)
     "cfcam": "CF-CAM",
     "opticam": "Opti-CAM",
 }
+# The adapters' classes (baselines/adapters.py) -> the library whose method they run.
+LIBRARIES = {"PytorchGradCAM": "pytorch-grad-cam", "TorchCAM": "torchcam"}
 CI_NOTE = (
     "mean ± 95% CI (t interval) over the N images a method did not skip; Skipped counts the rest"
 )
@@ -103,6 +105,16 @@ class Table:
 def pretty(method: str) -> str:
     """Paper spelling of the methods the project names (e.g. Score-CAM); other names as given."""
     return PRETTY.get(canonical(method), method)
+
+
+def method_label(run: Run, method: str) -> str:
+    """A method's label in a table or figure: a library's method says whose it is
+    (`Grad-CAM (pytorch-grad-cam)`), so that it never reads as our reimplementation."""
+    options = run.method_configs.get(method, {})
+    library = LIBRARIES.get(str(options.get("_target_", "")).rsplit(".", 1)[-1])
+    if library is None:
+        return pretty(method)
+    return f"{pretty(str(options.get('class_name') or method))} ({library})"
 
 
 CAUSAL_METRICS = table_fields("causal")
@@ -190,7 +202,7 @@ def method_rows(
                 "model": run.model,
                 "data": run.data,
                 "method": method,
-                "label": pretty(method),
+                "label": method_label(run, method),
                 "source": THIS_RUN,
                 **extra,
                 **summary,
