@@ -6,6 +6,7 @@ The bench above it (data sets, model zoo, experiment loop, records, report) is `
 from clustercam.cam_method import CAMMethod, Explanation, capture_output
 from clustercam.cluster_cam import ClusterCAM
 from clustercam.cost import Cost, CostCounter
+from clustercam.overlay import overlay
 
 __all__ = [
     "CAMMethod",
@@ -14,4 +15,5 @@ __all__ = [
     "CostCounter",
     "Explanation",
     "capture_output",
+    "overlay",
 ]

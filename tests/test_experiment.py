@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,13 +19,16 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from PIL import Image
 from runner_support import ROOT, TINY, compose_config, make_image_folder
 from scipy import stats
 from toys import tiny_zoo
 
+from clustercam.bench.build import setup
 from clustercam.bench.columns import COLUMNS, TIMING_COLUMNS
 from clustercam.bench.data import load_image
 from clustercam.bench.errors import ConfigError
+from clustercam.bench.estimate import Estimate, Passes, budgets, check_cpu_time, duration, estimate
 from clustercam.bench.experiment import _Progress, run
 from clustercam.bench.forget import rerun_command
 from clustercam.bench.gather import gather, main
@@ -186,9 +190,77 @@ def test_summary_is_mean_and_t_interval(compare_all: Path) -> None:
     assert len(header) == 13
     rows = [line for line in md[2:] if line.startswith("|")]
     assert [row.split("|")[1].strip() for row in rows] == METHODS
+    assert {row.split("|")[2].strip() for row in rows} == {"5"}  # scored: 6 images, 1 skipped
     first = summary.iloc[0]
     deletion = f"{first['deletion_auc_mean']:.4f} ± {first['deletion_auc_ci95']:.4f}"
     assert rows[0].split("|")[4].strip() == deletion
+
+
+def test_estimate_counts_the_passes_the_run_made(compare_all: Path) -> None:
+    """The estimate's passes per image are those the run recorded: equal for every method but
+    Score-CAM, SS-CAM and Group-CAM (one pass per channel or group, an upper bound: all-zero maps
+    are skipped),
+    and the metrics' passes equal the recorded metric_forward."""
+    cfg = compose_config(*TINY, "data=imagefolder", f"data.root={compare_all.parent / 'images'}",
+                         "experiment=compare_all", *SMALL_METHODS)  # fmt: skip
+    built = setup(cfg).with_model()
+    assert built.zoo is not None
+    found = estimate(built, built.zoo, n_images=6)
+    assert found is not None and found.device == "cpu" and found.forward_seconds > 0
+    table = read_per_image(compare_all)
+    scored = table[table["skipped"] == ""]
+    for method in METHODS:
+        rows = scored[scored["method"] == method]
+        passes = found.passes[method]
+        assert not passes.assumed, method
+        if method in ("scorecam", "sscam", "groupcam", "groupcam_kmeans"):
+            assert rows["forward"].max() <= passes.forward, method
+        else:
+            assert set(rows["forward"]) == {passes.forward}, method
+            assert set(rows["backward"]) == {passes.backward}, method
+            assert set(rows["tail"]) == {passes.tail}, method
+    # Each method's row counts the passes shared by the methods too (what it costs alone).
+    assert set(scored["metric_forward"]) == {found.metric_forward + found.shared_forward}
+    assert found.total == pytest.approx(6 * found.per_image)
+    assert found.describe().startswith(f"estimate: {duration(found.total)} for 6 images on cpu")
+
+
+def test_a_cpu_run_longer_than_its_limit_is_refused_with_a_suggestion() -> None:
+    slow = Estimate(0.1, {"rise": Passes(4001), "gradcam": Passes(1, backward=1)}, 28, 3, 22, "cpu")
+    with pytest.raises(ConfigError, match=r"max_cpu_minutes=60; try experiment=compare_fast"):
+        check_cpu_time(slow, 60, budget=[])
+    check_cpu_time(slow, None, budget=[])  # null: never refused
+    check_cpu_time(dataclasses.replace(slow, device="cuda"), 60, budget=[])  # a GPU: never
+    with pytest.raises(ConfigError) as refused:
+        check_cpu_time(slow, 60, budget=["rise n_masks=500 (default 4000)"])
+    assert "compare_fast" not in str(refused.value)  # budgets already reduced: fewer images
+
+
+def test_reduced_budgets_are_named() -> None:
+    options = {
+        "rise": {"_target_": "baselines.RISE", "n_masks": 500},
+        "sscam": {"_target_": "baselines.SSCAM", "n_samples": 35},
+        "gradcam": {"_target_": "baselines.GradCAM"},
+    }
+    assert budgets(options) == ["rise n_masks=500 (default 4000)"]
+
+
+def test_the_default_run_draws_its_first_images(tmp_path: Path) -> None:
+    """Without save_maps, a run keeps the maps of its first overview_images images only and
+    draws them in overview.png, which summary.md links."""
+    run_dir = folder_run(tmp_path, "+method@methods.gradcam=gradcam", "overview_images=2")
+    assert sorted(p.stem for p in (run_dir / "maps").iterdir()) == IMAGES[:2]
+    with np.load(run_dir / "maps" / "img0.npz") as maps:
+        assert sorted(maps) == ["clustercam", "gradcam"]
+    figure = run_dir / "overview.png"
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    assert Image.open(figure).size[1] > Image.open(figure).size[0] / 4  # two rows of pictures
+    assert "![maps and curves of the first photos](overview.png)" in (
+        run_dir / "summary.md"
+    ).read_text()
+    none = folder_run(tmp_path / "none", "overview_images=0")
+    assert not (none / "maps").exists() and not (none / "overview.png").exists()
+    assert "overview.png" not in (none / "summary.md").read_text()
 
 
 def test_label_target_and_disabled_metrics(tmp_path: Path) -> None:
@@ -319,10 +391,16 @@ def test_merged_shards_write_what_one_run_writes_byte_for_byte(tmp_path: Path) -
             "".join(c for c in curves if json.loads(c)["image_id"] in images)
         )
         shutil.copy(run_dir / "setup_cost.json", shard / "setup_cost.json")
+        for image_maps in (run_dir / "maps").glob("*.npz"):  # overview.png's images
+            if image_maps.stem in images:
+                (shard / "maps").mkdir(exist_ok=True)
+                shutil.copy(image_maps, shard / "maps" / image_maps.name)
         shards.append(str(shard))
     merge_main([*shards, "--out", str(tmp_path / "merged")])
     for name in ("per_image.csv", "curves.jsonl", "summary.csv", "summary.md"):
         assert (tmp_path / "merged" / "merged" / name).read_bytes() == (run_dir / name).read_bytes()
+    assert "](overview.png)" in (run_dir / "summary.md").read_text()
+    assert (tmp_path / "merged" / "merged" / "overview.png").is_file()
 
 
 def test_resume_refuses_another_config(tmp_path: Path) -> None:
@@ -405,6 +483,26 @@ def test_a_value_a_constructor_refuses_leaves_no_run(
     assert "Error executing job" not in done.stdout + done.stderr
     assert "resume with" not in done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_console_says_what_to_know_before_the_loop(tmp_path: Path) -> None:
+    """run.log: the estimate, an untrained model, and fewer images than data.n_images asked;
+    summary.md flags the untrained model too."""
+    images = make_image_folder(tmp_path / "images")
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        runner("data=imagefolder", f"data.root={images}", "data.n_images=50",
+               "model.weights=random", f"hydra.run.dir={run_dir}"),
+        env=runner_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = (run_dir / "run.log").read_text()
+    assert re.search(r"estimate: .* for 6 images on cpu \(.* per image; slowest clustercam", log)
+    assert "model.weights=random: tiny is untrained" in log
+    assert "data.n_images=50, but data imagefolder has only 6 images" in log
+    assert "**tiny (model.weights=random): an untrained model.**" in (
+        run_dir / "summary.md"
+    ).read_text()
 
 
 def readme_resume_command() -> list[str]:

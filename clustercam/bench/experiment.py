@@ -31,6 +31,7 @@ from clustercam.bench.data import ClassBox, Sample
 from clustercam.bench.devices import provenance, set_numerics
 from clustercam.bench.loader import LoadedBatch, image_batches
 from clustercam.bench.localize import localization_columns
+from clustercam.bench.report.overview import finish_summary
 from clustercam.bench.run_folder import SUMMARY_MD, RunRecords
 from clustercam.bench.summaries import readable_summary, write_summaries
 from clustercam.bench.zoo import ZooModel
@@ -57,6 +58,10 @@ class Bench:
     metrics: Metrics
     target: str
     save_maps: bool
+    overview: frozenset[str] = frozenset()  # images whose maps are kept for overview.png
+
+    def keeps_maps(self, image_id: str) -> bool:
+        return self.save_maps or image_id in self.overview
 
 
 def run(
@@ -99,7 +104,8 @@ def run(
                 precision,
             )
             progress = _Progress(next(iter(methods)), records.recovered_rows)
-            bench = Bench(zoo, model, methods, metrics, target, cfg.save_maps)
+            overview = frozenset(s.image_id for s in samples[: cfg.overview_images])
+            bench = Bench(zoo, model, methods, metrics, target, cfg.save_maps, overview)
             warmup = cfg.warmup if cfg.warmup is not None else zoo.device.type == "cuda"
             batches = image_batches(
                 todo, zoo.transform, plan.batch_size, plan.num_workers, zoo.device.type == "cuda"
@@ -121,7 +127,10 @@ def run(
                     records.add_chunk_limits(chunk_limits())
             records.put_in_order([s.image_id for s in samples])
             summary = write_summaries(run_dir, records.methods, records.setup_costs)
+            figure = finish_summary(run_dir, cfg.overview_images)
         log.info("summary (%s):\n%s", run_dir / SUMMARY_MD, readable_summary(summary))
+        if figure is not None:
+            log.info("maps and curves of the first images: %s", figure)
         log.info(
             "tables and figures: python scripts/make_report.py %s --out %s",
             run_dir,
@@ -255,7 +264,8 @@ def _explain(
         )  # fmt: skip
         metric_cost = metric_cost.per_image(len(chosen)) + shared_cost
         invalid = invalid_maps(explanation.maps).tolist()
-        host_maps = explanation.maps.float().cpu().numpy() if bench.save_maps else None
+        kept = any(bench.keeps_maps(samples[i].image_id) for i in chosen)
+        host_maps = explanation.maps.float().cpu().numpy() if kept else None
         for b, i in enumerate(chosen):
             sample = samples[i]
             row = {
@@ -279,7 +289,7 @@ def _explain(
                 curves[sample.image_id].append(
                     {"image_id": sample.image_id, "method": name, **curve}
                 )
-            if host_maps is not None:
+            if host_maps is not None and bench.keeps_maps(sample.image_id):
                 maps[sample.image_id][name] = host_maps[b]
     return {
         s.image_id: (rows[s.image_id], curves[s.image_id], maps[s.image_id] or None)

@@ -28,6 +28,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from clustercam.bench.build import build_samples, method_configs
+from clustercam.bench.report.overview import finish_summary
 from clustercam.bench.run_folder import (
     CHUNK_LIMITS,
     CONFIG,
@@ -185,6 +186,7 @@ def _write(
             "merge again when every shard is done\n\n"
         )
     write_summaries(folder, methods, setup_costs, preface)
+    finish_summary(folder, int(config.get("overview_images") or 0))
 
 
 def _unsharded(configs: Sequence[dict[str, Any]], jobs: Sequence[Path]) -> dict[str, Any]:

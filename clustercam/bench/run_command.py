@@ -35,14 +35,18 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from clustercam.bench import build
+from clustercam.bench.build import Setup
 from clustercam.bench.errors import ConfigError
+from clustercam.bench.estimate import Estimate, budgets, check_cpu_time, estimate
 from clustercam.bench.experiment import run, run_log
+from clustercam.bench.run_folder import finished_rows
 from clustercam.bench.validate import check, load, unknown_key
 from clustercam.bench.zoo import WeightsUnavailableError
 
 log = logging.getLogger(__name__)
 
 CONFIG_ERROR_EXIT = 2
+RANDOM_WEIGHTS = "random"
 HYDRA_FILES = ".hydra"
 # Run or sweep folder -> its deepest ancestor that existed before Hydra made it (the callback
 # notes them): what a refused config leaves is removed up to there.
@@ -76,6 +80,7 @@ def main(cfg: DictConfig) -> None:
         try:
             checked = check(cfg, run_dir)
             setup = load(checked)  # the model's weights, before anything is written
+            found = _estimate(setup, run_dir)  # a CPU run too long to wait for is refused
         except (ConfigError, WeightsUnavailableError) as error:
             _remove_if_new(run_dir, hydra)
             _fail(error, hydra.verbose)
@@ -88,6 +93,7 @@ def main(cfg: DictConfig) -> None:
         with run_log(run_dir):
             log.info("resume with: %s", command)
             log.info("%s", checked.describe())
+            _notes(setup, found)
             try:
                 run(cfg, run_dir, setup=setup)
             except KeyboardInterrupt as interrupt:
@@ -95,6 +101,47 @@ def main(cfg: DictConfig) -> None:
                 sys.exit(_interrupted_code(interrupt))
             except (ConfigError, WeightsUnavailableError) as error:
                 _fail(error, hydra.verbose)
+
+
+def _estimate(setup: Setup, run_dir: Path) -> Estimate | None:
+    """The estimate of the images still to explain (a resumed run's finished ones aside), checked
+    against max_cpu_minutes; None when nothing is left or no image can be read."""
+    done = {row["image_id"] for row in finished_rows(run_dir, list(setup.methods))}
+    remaining = sum(sample.image_id not in done for sample in setup.samples)
+    if not remaining or setup.zoo is None:
+        return None
+    found = estimate(setup, setup.zoo, remaining)
+    if found is not None:
+        check_cpu_time(found, setup.cfg.max_cpu_minutes, budgets(setup.methods))
+    return found
+
+
+def _notes(setup: Setup, found: Estimate | None) -> None:
+    """What a person should know before the loop: the estimate, reduced sample budgets, random
+    weights, and fewer images than data.n_images asked for."""
+    if found is not None:
+        log.info("%s", found.describe())
+    reduced = budgets(setup.methods)
+    if reduced:
+        log.info("sample budgets below the methods' defaults: %s", ", ".join(reduced))
+    model = setup.config["model"]
+    if model.get("weights") == RANDOM_WEIGHTS:
+        log.warning(
+            "model.weights=random: %s is untrained, so its maps and metrics say nothing about the "
+            "trained network (flagged in summary.md and in every report table)",
+            model.get("name"),
+        )
+    data = setup.config["data"]
+    asked = data.get("n_images")
+    if asked and data.get("shard_count", 1) == 1 and len(setup.samples) < asked:
+        log.warning(
+            "data.n_images=%d, but data %s has only %d images (after its other subset options): "
+            "running %d",
+            asked,
+            data.get("name"),
+            len(setup.samples),
+            len(setup.samples),
+        )
 
 
 def _interrupted_code(interrupt: KeyboardInterrupt) -> int:

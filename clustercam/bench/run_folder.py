@@ -40,7 +40,10 @@ from clustercam.bench.errors import ConfigError
 
 # Config keys that may change between an interrupted run and its resumption: they change where
 # and how fast the work runs, never its results.
-RESUMABLE_KEYS = frozenset({"device", "batch_size", "chunk_size", "num_workers", "warmup"})
+RESUMABLE_KEYS = frozenset(
+    {"device", "batch_size", "chunk_size", "num_workers", "warmup", "overview_images",
+     "max_cpu_minutes"}
+)
 # Keys added to the config since older run folders were written, and the value those runs had.
 ADDED_KEYS: dict[str, Any] = {
     "precision": "fp32",

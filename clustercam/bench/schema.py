@@ -56,6 +56,8 @@ class RunConfig:
     warmup: bool | None = None
     target: Target = Target.predicted
     save_maps: bool = False
+    overview_images: int = 3
+    max_cpu_minutes: float | None = 60.0
 
 
 ConfigStore.instance().store(name="run_schema", node=RunConfig)

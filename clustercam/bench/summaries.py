@@ -85,7 +85,9 @@ def readable_summary(summary: pd.DataFrame) -> str:
     Columns without any value (a metric switched off) are left out; summary.csv keeps them all.
     """
     table = pd.DataFrame({
-        "method": summary["method"], "N": summary["n_images"], "skipped": summary["n_skipped"]
+        "method": summary["method"],
+        "N": summary["n_images"] - summary["n_skipped"],
+        "skipped": summary["n_skipped"],
     })
     for field in BRIEF_FIELDS:
         mean, half = summary[f"{field.summary_name}_mean"], summary[f"{field.summary_name}_ci95"]
@@ -97,9 +99,9 @@ def readable_summary(summary: pd.DataFrame) -> str:
             for m, h in zip(mean, half)
         ]
     note = (
-        "\nMean ± half-width of the 95% t-interval over the images a method scored (N minus "
-        "skipped); ↓ lower is better, ↑ higher is better; cost is the method's own, per image. "
-        "All means and intervals: summary.csv.\n"
+        "\nMean ± half-width of the 95% t-interval over the N images a method scored (skipped: "
+        "the ones it did not); ↓ lower is better, ↑ higher is better; cost is the method's own, "
+        "per image. All means and intervals: summary.csv.\n"
     )
     return table.to_markdown(index=False, disable_numparse=True) + "\n" + note
 
