@@ -81,13 +81,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="efficientnet_lite0", help=f"one of {MODELS}")
     parser.add_argument("--weights", default=None, help="imagenet | random (default: imagenet for "
                         "efficientnet_lite0, random for the others: offline they lack weights)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cpu | cuda (default: cuda when available)",
+    )
+    parser.add_argument(
+        "--images", type=int, default=8,
+        help="photos timed (the bundled ones, repeated when more are asked)",
+    )
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="masked images per forward (default 256 on cuda, 16 on cpu)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument(
+        "--repeats", type=int, default=3,
+        help="timed runs of each row after one warm-up; the median is reported",
+    )
+    parser.add_argument(
+        "--precision", default="fp32", choices=PRECISIONS,
+        help="fp32, or autocast to bf16 / fp16 (docs/performance.md)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results"),
+        help="folder of bench_speed_<device>.md and .csv",
+    )
     parser.add_argument("--runner", type=Path, default=None, metavar="RUN_DIR",
                         help="a run folder of the runner (e.g. experiment=compare_all "
                         "metrics=rise) on this model and device: its per-image seconds go in "

@@ -136,13 +136,26 @@ def choose(frame: pd.DataFrame, pairs: pd.DataFrame, stability: pd.DataFrame | N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
-    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES), choices=CANDIDATES)
-    parser.add_argument("--preset", default="fast")
-    parser.add_argument("--images", type=int, default=22)
-    parser.add_argument("--chunk-size", type=int, default=16)
-    parser.add_argument("--stability", type=Path, default=Path("results/table6_stability.csv"))
-    parser.add_argument("--out", type=Path, default=Path("results/default_choice"))
+    parser.add_argument(
+        "--models", nargs="*", default=list(MODELS), help="models the candidates run on"
+    )
+    parser.add_argument(
+        "--candidates", nargs="*", default=list(CANDIDATES), choices=CANDIDATES,
+        help="Cluster-CAM candidates to compare (clustercam/bench/candidates.py)",
+    )
+    parser.add_argument(
+        "--preset", default="fast", help="deletion/insertion preset (docs/metrics.md)"
+    )
+    parser.add_argument("--images", type=int, default=22, help="the first N bundled photos")
+    parser.add_argument("--chunk-size", type=int, default=16, help="masked images per forward pass")
+    parser.add_argument(
+        "--stability", type=Path, default=Path("results/table6_stability.csv"),
+        help="Table 6 CSV of scripts/stability.py (the gate and the tie-break)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/default_choice"),
+        help="folder of candidates.csv and the per-image records (reused on a rerun)",
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     (args.out / "per_image").mkdir(parents=True, exist_ok=True)

@@ -103,8 +103,13 @@ def main(argv: Sequence[str] | None = None) -> str:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("measured", type=Path,
                         help="results/bench_speed_cuda.csv, or a run folder (its per_image.csv)")
-    parser.add_argument("--images", type=int, default=50_000)
-    parser.add_argument("--shards", type=int, default=20)
+    parser.add_argument(
+        "--images", type=int, default=50_000,
+        help="images of the full protocol (ImageNet validation: 50,000)",
+    )
+    parser.add_argument(
+        "--shards", type=int, default=20, help="shard jobs per method (experiment=imagenet_shards)"
+    )
     parser.add_argument("--out", type=Path, help="also write the table to this .md file")
     args = parser.parse_args(argv)
     hours = run_gpu_hours if args.measured.is_dir() else gpu_hours

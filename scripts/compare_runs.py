@@ -68,8 +68,8 @@ def metric_differences(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_a", type=Path)
-    parser.add_argument("run_b", type=Path)
+    parser.add_argument("run_a", type=Path, help="run folder a (the reference: before)")
+    parser.add_argument("run_b", type=Path, help="run folder b (the comparison: after)")
     parser.add_argument("--out", type=Path, default=None, help="write the table here (markdown)")
     parser.add_argument("--method", nargs="+", default=None, help="only these methods")
     parser.add_argument(

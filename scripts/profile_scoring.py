@@ -42,10 +42,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="efficientnet_lite0", help=f"one of {MODELS}")
     parser.add_argument("--weights", default=None, help="imagenet | random (as bench_speed)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--images", type=int, default=4)
-    parser.add_argument("--chunk-size", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cpu | cuda (default: cuda when available)",
+    )
+    parser.add_argument(
+        "--images", type=int, default=4,
+        help="photos per call (the bundled ones, repeated when more are asked)",
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=None,
+        help="masked images per forward pass (default 256 on cuda, 16 on cpu)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3,
+        help="timed runs of each row after one warm-up; the median is reported",
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args()
     weights = args.weights or default_weights(args.model)

@@ -66,10 +66,14 @@ def figure(rows: pd.DataFrame, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=3)
-    parser.add_argument("--methods", nargs="*", default=None)
-    parser.add_argument("--chunk-size", type=int, default=16)
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--images", type=int, default=3, help="the first N bundled photos")
+    parser.add_argument(
+        "--methods", nargs="*", default=None, help="only these methods (default: all)"
+    )
+    parser.add_argument("--chunk-size", type=int, default=16, help="masked images per forward pass")
+    parser.add_argument(
+        "--out", type=Path, default=Path("results"), help="folder of the tables and the figure"
+    )
     args = parser.parse_args()
     zoo = load_model("efficientnet_lite0")
     samples = bundled_samples()[: args.images]

@@ -99,13 +99,27 @@ def figure(summary: pd.DataFrame, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=6)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--methods", nargs="*", default=None)
-    parser.add_argument("--auc-for", nargs="*", default=[f"cc_{name}" for name in CANDIDATES])
-    parser.add_argument("--chunk-size", type=int, default=16)
-    parser.add_argument("--device-runs", nargs=2, type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--images", type=int, default=6, help="the first N bundled photos")
+    parser.add_argument(
+        "--seeds", type=int, default=3,
+        help="runs per method: seed 0 and seeds 1..N-1 compared with it",
+    )
+    parser.add_argument(
+        "--methods", nargs="*", default=None,
+        help="only these methods (default: all; Cluster-CAM candidates as cc_<name>)",
+    )
+    parser.add_argument(
+        "--auc-for", nargs="*", default=[f"cc_{name}" for name in CANDIDATES],
+        help="methods whose per-image AUC spread is measured too (default: the candidates)",
+    )
+    parser.add_argument("--chunk-size", type=int, default=16, help="masked images per forward pass")
+    parser.add_argument(
+        "--device-runs", nargs=2, type=Path, default=None,
+        help="compare the saved maps of two run folders (e.g. CPU and GPU) instead",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results"), help="folder of the tables and the figure"
+    )
     args = parser.parse_args()
     command = f"`PYTHONPATH=$PWD HF_HUB_OFFLINE=1 python {shlex.join(sys.argv)}`"
     if args.device_runs:

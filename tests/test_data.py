@@ -17,6 +17,7 @@ from clustercam.bench.data import (
     bundled_samples,
     class_index,
     devkit_labels,
+    image_files,
     imagefolder,
     imagenet_val,
     load_image,
@@ -203,3 +204,35 @@ def test_unknown_classes_are_refused() -> None:
 
 def test_bundled_samples_can_be_narrowed() -> None:
     assert len(Selection(n_images=3).apply(bundled_samples())) == 3
+
+
+def test_own_files_and_folders_in_the_order_given(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    for name in ("b.png", "a.jpg"):
+        write_image(folder / name)
+    write_image(folder / "nested" / "c.png")  # a sub-folder is not searched
+    (folder / "notes.txt").write_text("not an image")
+    single = write_image(tmp_path / "z.png")
+    samples = image_files([str(single), str(folder)])
+    assert [s.image_id for s in samples] == ["z", "a", "b"]
+    assert {s.label for s in samples} == {-1} and samples[0].path == single
+    assert image_files(str(single)) == samples[:1]
+
+
+@pytest.mark.parametrize(
+    "paths, error, message",
+    [
+        ([], ValueError, "set data.paths"),
+        (["missing.jpg"], FileNotFoundError, "missing.jpg is neither a file nor a folder"),
+        (["empty"], FileNotFoundError, "no image files in folder"),
+        (["one/x.png", "two/x.png"], ValueError, "two files named 'x'"),
+    ],
+)
+def test_own_files_refused_with_the_reason(
+    tmp_path: Path, paths: list[str], error: type[Exception], message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    write_image(tmp_path / "one" / "x.png")
+    write_image(tmp_path / "two" / "x.png")
+    with pytest.raises(error, match=message):
+        image_files([str(tmp_path / p) for p in paths])

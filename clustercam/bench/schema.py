@@ -3,7 +3,7 @@ value on the command line and names the valid ones, before anything runs.
 
 Registered in Hydra's ConfigStore as `run_schema` on import; `clustercam.bench.build` imports
 it. Importing it also registers the `metrics_preset` resolver, through which
-configs/shared/metrics.yaml reads the presets' numbers from their one table, metrics.PRESETS; the
+configs/metrics_base.yaml reads the presets' numbers from their one table, metrics.PRESETS; the
 `resolved_chunk_size` resolver, through which the methods' configs read `chunk_size: auto` as the
 device's chunk size (clustercam/bench/devices.py); and the `run_folder` resolver that names run
 folders (configs/config.yaml).
