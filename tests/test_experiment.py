@@ -603,6 +603,8 @@ def test_multirun_sweep_is_gathered(tmp_path: Path, capsys: pytest.CaptureFixtur
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == f"sweep done; one table of its jobs: python -m clustercam.bench.gather {sweep}"
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert len(jobs) == 2 and all("method.n_clusters-" in job for job in jobs), jobs
     table = gather(sweep)
@@ -610,8 +612,16 @@ def test_multirun_sweep_is_gathered(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert list(table["method"]) == ["clustercam"] * 2
     assert (table["forward_mean"] <= table["method.n_clusters"] + 1).all()
     main([str(sweep)])
-    assert re.search(r"\| +method\.n_clusters +\|", capsys.readouterr().out)
+    printed = capsys.readouterr().out
+    short = printed.splitlines()[:4]  # the short table: header, rule, one row per job
+    header = [cell.strip() for cell in short[0].strip("|").split("|")]
+    assert header[:3] == ["method.n_clusters", "method", "N"] and len(header) < 16, header
+    assert "Deletion AUC ↓" in header and "Forward ↓" in header
+    assert [row.split("|")[1].strip() for row in short[2:]] == ["2", "4"]
+    assert (sweep / "gathered.md").read_text().splitlines()[:4] == short
     assert pd.read_csv(sweep / "gathered.csv").equals(table)
+    assert (sweep / "fig3_k_tradeoff.png").read_bytes().startswith(b"\x89PNG")
+    assert printed.strip().endswith("fig3_k_tradeoff.png")
 
 
 @pytest.mark.slow

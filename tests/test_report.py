@@ -24,7 +24,7 @@ from clustercam.bench import build
 from clustercam.bench.data import SAMPLES_DIR
 from clustercam.bench.method_registry import method_options
 from clustercam.bench.report.cli import main
-from clustercam.bench.report.figures import find_photo, model_view, saliency_grid
+from clustercam.bench.report.figures import find_photo, k_tradeoff, model_view, saliency_grid
 from clustercam.bench.report.render import latex_escape
 from clustercam.bench.report.runs import Inputs, Run, discover, load_run
 from clustercam.bench.report.tables import (
@@ -376,6 +376,25 @@ def test_random_weights_are_flagged_and_never_beside_published_rows(tmp_path: Pa
     main([str(path), "--out", str(out)])
     for name in ("table1_confidence", "table2_deletion_insertion", "table3_cost"):
         assert "vgg16 (model.weights=random)" in (out / f"{name}.md").read_text(), name
+
+
+def test_k_tradeoff_legend_fits_with_long_run_names(tmp_path: Path) -> None:
+    """Companion runs in long folders (Hydra's override names) keep the legend in the figure."""
+    long_name = "2026-01-01_12-00-00_experiment-compare_all__" + "__".join(
+        f"methods.rise.n_masks-{n}" for n in (100, 200, 300, 400)
+    )
+    sweep = make_sweep(tmp_path / "ksweep", "method.n_clusters", ["2", "4", "8"])
+    companion = make_run(tmp_path / long_name, extras=False)
+    inputs, _ = discover([sweep, companion])
+    fig = k_tradeoff(inputs.k_jobs, inputs.runs)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = fig.bbox
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 3  # K line, 2 refs
+    box = fig.legends[0].get_window_extent(renderer)
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0, (box, frame)
+    for axis in fig.axes:  # the legend sits below the plots, not over them
+        assert box.y1 <= axis.get_tightbbox(renderer).y0 + 1
 
 
 def test_a_step_other_than_the_presets_gets_no_published_rows(tmp_path: Path) -> None:

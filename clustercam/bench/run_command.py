@@ -66,6 +66,10 @@ class RunDirCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _note(config.hydra.sweep.dir)
 
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """The sweep's one view, once every job is done (its per-job lines come before)."""
+        print(f"sweep done; one table of its jobs: {gather_command(config.hydra.sweep.dir)}")
+
 
 def _note(folder: str) -> None:
     path = Path(folder).resolve()
@@ -201,6 +205,11 @@ def resume_command(hydra: DictConfig, run_dir: Path) -> str:
     kept = [a for a in sys.argv[1:] if not a.lstrip("+").startswith(f"{key}=")]
     words = ["python", sys.argv[0], *kept, f"{key}={_shown(folder)}"]
     return " ".join(shlex.quote(word) for word in words)
+
+
+def gather_command(sweep_dir: str | Path) -> str:
+    """The command that gathers a sweep's jobs into one table (and the K trade-off figure)."""
+    return f"python -m clustercam.bench.gather {shlex.quote(_shown(Path(sweep_dir)))}"
 
 
 def _shown(folder: Path) -> str:

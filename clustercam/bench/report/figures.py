@@ -7,6 +7,7 @@ the command line can say so and go on with the rest.
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +41,9 @@ from metrics import auc, largest_component_box
 
 DPI = 100
 REFERENCE_METHODS = {"scorecam": "s", "gradcam": "^"}
+LEGEND_WIDTH = 60  # characters of a legend line
+LEGEND_LINE_INCHES = 0.17  # one line of a fontsize-7 legend
+PLOT_INCHES = 4.0  # the height of the K trade-off's plots
 
 
 def model_view(run: Run) -> Callable[[Path], np.ndarray]:
@@ -166,6 +170,12 @@ def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path)
     Score-CAM and Grad-CAM come from companion runs of the same model and preset only: AUCs
     under another model or step size are not comparable.
     """
+    return save(k_tradeoff(jobs, companions), out)
+
+
+def k_tradeoff(jobs: Sequence[Job], companions: Sequence[Run]) -> plt.Figure:
+    """The figure of `k_tradeoff_figure`. Its one legend sits below both plots, each label
+    wrapped at LEGEND_WIDTH characters, so long run-folder names stay inside the figure."""
     metrics = (BY_NAME["forward"], *CAUSAL_METRICS)
     lines: dict[str, list[tuple[int, dict[str, float]]]] = defaultdict(list)
     for job in sorted((j for j in jobs if j.k is not None), key=lambda j: j.k):
@@ -175,7 +185,7 @@ def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path)
     if not lines:
         raise NotAvailable("no K sweep with clustercam... rows")
     first = jobs[0].run
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, PLOT_INCHES))
     for axis, field in zip(axes, (BY_NAME["insertion_auc"], BY_NAME["deletion_auc"])):
         key = field.key
         for label, points in lines.items():
@@ -199,7 +209,7 @@ def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path)
                         marker=marker,
                         s=60,
                         color="k",
-                        label=f"{pretty(method)} ({run.name})",
+                        label=f"{method_label(run, method)} ({run.name})",
                         zorder=3,
                     )
         axis.set_xscale("log")  # before the formatters: setting the scale resets them
@@ -210,10 +220,16 @@ def k_tradeoff_figure(jobs: Sequence[Job], companions: Sequence[Run], out: Path)
             xlabel="forward passes per image",
             ylabel=f"{key} AUC ({field.better} is better)",
         )
-        axis.legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    wrapped = [textwrap.fill(label, LEGEND_WIDTH) for label in labels]
+    columns = 2 if len(wrapped) > 1 else 1
+    n_lines = sum(label.count("\n") + 1 for label in wrapped)
+    below = LEGEND_LINE_INCHES * (-(-n_lines // columns) + 1)  # the legend's height, a line spare
+    fig.set_size_inches(10, PLOT_INCHES + below)
+    fig.legend(handles, wrapped, loc="lower center", ncol=columns, fontsize=7, frameon=False)
     fig.suptitle(f"K trade-off: {first.model}, preset {first.preset}", fontsize=10)
-    fig.tight_layout()
-    return save(fig, out)
+    fig.tight_layout(rect=(0, below / (PLOT_INCHES + below), 1, 1))
+    return fig
 
 
 def localization_figure(run: Run, out: Path, max_images: int) -> Path:
