@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from omegaconf import OmegaConf
 from PIL import Image
 from runner_support import ROOT, TINY, compose_config, make_image_folder
 from scipy import stats
@@ -33,6 +34,7 @@ from clustercam.bench.experiment import _Progress, run
 from clustercam.bench.forget import rerun_command
 from clustercam.bench.gather import gather, main
 from clustercam.bench.merge import main as merge_main
+from clustercam.bench.run_command import RunDirCallback
 from clustercam.bench.run_folder import forget, read_per_image
 
 METHODS = [
@@ -419,6 +421,33 @@ def test_merged_shards_write_what_one_run_writes_byte_for_byte(tmp_path: Path) -
         assert (tmp_path / "merged" / "merged" / name).read_bytes() == (run_dir / name).read_bytes()
     assert "](overview.png)" in (run_dir / "summary.md").read_text()
     assert (tmp_path / "merged" / "merged" / "overview.png").is_file()
+    with pytest.raises(SystemExit) as refused:  # one shard of two: a partial merge
+        merge_main([shards[0], "--out", str(tmp_path / "half")])
+    assert refused.value.code == 3
+    assert (tmp_path / "half" / "merged.partial" / "missing.txt").read_text().split() == IMAGES[3:]
+    (half,) = merge_main([shards[0], "--out", str(tmp_path / "half"), "--allow-partial"])
+    assert not half.complete and half.n_images == 3
+
+
+def test_a_submitit_sweep_says_where_its_progress_is_and_cleans_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The submitit launchers print nothing until every job ends: the sweep says where to look,
+    and the unexpanded `.submitit/%j` folder submitit leaves is removed."""
+    sweep = tmp_path / "sweep"
+    config = OmegaConf.create({"hydra": {
+        "sweep": {"dir": str(sweep)},
+        "launcher": {"submitit_folder": "${hydra.sweep.dir}/.submitit/%j"},
+    }})  # fmt: skip
+    callback = RunDirCallback()
+    (sweep / ".submitit" / "%j").mkdir(parents=True)
+    callback.on_multirun_start(config)
+    assert f"progress: tail -f {sweep}/.submitit/*/*_log.err" in capsys.readouterr().out
+    (sweep / ".submitit" / "%j").mkdir()
+    (sweep / ".submitit" / "123").mkdir()  # a job's own folder stays
+    callback.on_multirun_end(config)
+    assert [p.name for p in (sweep / ".submitit").iterdir()] == ["123"]
+    assert capsys.readouterr().out.startswith("sweep done; one table of its jobs: python -m")
 
 
 def test_resume_refuses_another_config(tmp_path: Path) -> None:

@@ -122,7 +122,10 @@ def test_shards_through_submitit_merge_to_the_unsharded_run(
     assert "already done" in (jobs[0] / "run.log").read_text()  # requeued, and resumed
     assert not (jobs[1] / "summary.csv").exists()
 
-    (partial,) = merge_main([str(sweep)])
+    with pytest.raises(SystemExit) as refused:
+        merge_main([str(sweep)])
+    assert refused.value.code == 3  # partial: written, and said by the exit code
+    (partial,) = merge_main([str(sweep), "--allow-partial"])
     assert not partial.complete and partial.folder.name.endswith(".partial")
     missing = (partial.folder / "missing.txt").read_text().split()
     assert 0 < len(missing) == partial.n_expected - partial.n_images

@@ -10,7 +10,8 @@ Shards of one group must hold the same config (apart from `data.shard_index` and
 may resume with: device, batch_size, chunk_size), else nothing is merged. An image found in two
 shards stops the merge. Shards still running, stopped or not started yet leave images missing:
 the group is then written to `<name>.partial/`, its summary.md says how many images it holds,
-and missing.txt lists the others; merge again when the jobs are done.
+and missing.txt lists the others, and the command exits with code 3 (0 with --allow-partial);
+merge again when the jobs are done.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ from clustercam.bench.sweeps import HYDRA, job_dirs, overrides
 
 SHARD_KEY = "data.shard_index"
 PARTIAL = ".partial"
+PARTIAL_EXIT = 3
 MISSING = "missing.txt"
 
 
@@ -237,6 +240,11 @@ def main(argv: Sequence[str] | None = None) -> list[Merged]:
         action="store_true",
         help="also write every table and figure to <out>/report (report.partial if partial)",
     )
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help=f"exit 0 when images are missing (else exit code {PARTIAL_EXIT})",
+    )
     args = parser.parse_args(argv)
     out = args.out or args.dirs[0] / "merged"
     results = [merge(name, jobs, out) for name, jobs in shard_groups(args.dirs).items()]
@@ -250,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> list[Merged]:
         report([*(str(result.folder) for result in results), "--out", str(target)])
     if not all(result.complete for result in results):
         print("PARTIAL: some images have no records yet; merge again when every shard is done")
+        if not args.allow_partial:
+            sys.exit(PARTIAL_EXIT)
     return results
 
 

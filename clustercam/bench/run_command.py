@@ -65,10 +65,28 @@ class RunDirCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _note(config.hydra.sweep.dir)
+        folder = _submitit_folder(config)
+        if folder is not None:  # hydra/launcher=local or slurm: the jobs print nothing here
+            _remove_empty(folder, folder.parent)  # left by an earlier submission
+            print(
+                "the jobs run as processes of their own and print nothing here until all end; "
+                f"progress: tail -f {_shown(folder.parent)}/*/*_log.err; each job's log: "
+                "run.log in its folder"
+            )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """The sweep's one view, once every job is done (its per-job lines come before)."""
+        folder = _submitit_folder(config)
+        if folder is not None:
+            _remove_empty(folder, folder.parent)  # submitit's folder before job ids exist
         print(f"sweep done; one table of its jobs: {gather_command(config.hydra.sweep.dir)}")
+
+
+def _submitit_folder(config: DictConfig) -> Path | None:
+    """The submitit launcher's folder pattern (`<sweep>/.submitit/%j`), which submitit also
+    creates as it is, unexpanded; None for another launcher."""
+    folder = OmegaConf.select(config, "hydra.launcher.submitit_folder")
+    return Path(str(folder)) if folder is not None and "%" in str(folder) else None
 
 
 def _note(folder: str) -> None:
