@@ -37,6 +37,7 @@ from clustercam.bench.report.tables import (
     summary_cells,
 )
 from clustercam.bench.run_folder import read_curves
+from clustercam.overlay import overlay
 from metrics import auc, largest_component_box
 
 DPI = 100
@@ -94,14 +95,10 @@ def saliency_grid(run: Run, out: Path, max_images: int) -> Path:
         found = find_photo(run, str(image.get("path", "")))
         size = next(iter(saved.values())).shape if saved else (1, 1)
         picture = view(found) if found is not None else np.full((*size, 3), 0.5)
-        height, width = picture.shape[:2]
         axis_row[0].imshow(picture)
         axis_row[0].set_ylabel(str(image.get("target_name", image["image_id"])), fontsize=8)
         for axis, method in zip(axis_row[1:], methods):
-            axis.imshow(picture)
-            if method in saved:
-                on_photo = (0, width, height, 0)
-                axis.imshow(saved[method], cmap="jet", alpha=0.5, vmin=0, vmax=1, extent=on_photo)
+            axis.imshow(overlay(picture, saved[method]) if method in saved else picture)
         for axis in axis_row:
             axis.set_xticks([])
             axis.set_yticks([])
