@@ -37,7 +37,7 @@ def overview_figure(run: Run, out: Path, max_images: int) -> Path:
     methods = run.methods
     curves = _image_curves(run, set(images["image_id"]))
     view = model_view(run)
-    colours = plt.get_cmap("tab20")(np.linspace(0, 1, 20))
+    colours = plt.get_cmap("tab10").colors  # distinct neighbours (tab20 pairs light and dark)
     fig, axes = plt.subplots(
         len(images), len(methods) + 2, squeeze=False,
         figsize=(1.4 * (len(methods) + 3), 1.5 * len(images) + 0.4),
