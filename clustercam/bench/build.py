@@ -29,7 +29,7 @@ from clustercam.bench.errors import ConfigError
 from clustercam.bench.localize import Localization
 from clustercam.bench.schema import RunConfig
 from clustercam.bench.selection import SELECTION_KEYS, Selection
-from clustercam.bench.zoo import PRETRAINED, ZooModel
+from clustercam.bench.zoo import PRETRAINED, RANDOM, ZooModel
 from clustercam.cam_method import CAMMethod
 from clustercam.cost import CostCounter, counted
 from metrics import MODES, CausalMetric
@@ -191,7 +191,7 @@ def meta_model(model: DictConfig) -> ZooModel:
     assert isinstance(options, dict)
     takes = parameters(get_object(options["_target_"])) or ()
     if "weights" in takes and options.get("weights", PRETRAINED) == PRETRAINED:
-        options["weights"] = "random"  # any other value goes as it is: the target may refuse it
+        options["weights"] = RANDOM  # any other value goes as it is: the target may refuse it
     with torch.device("meta"):
         return instantiated(options, device="meta")
 

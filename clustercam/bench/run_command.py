@@ -41,12 +41,11 @@ from clustercam.bench.estimate import Estimate, budgets, check_cpu_time, estimat
 from clustercam.bench.experiment import run, run_log
 from clustercam.bench.run_folder import finished_rows
 from clustercam.bench.validate import check, load, unknown_key
-from clustercam.bench.zoo import WeightsUnavailableError
+from clustercam.bench.zoo import RANDOM, WeightsUnavailableError
 
 log = logging.getLogger(__name__)
 
 CONFIG_ERROR_EXIT = 2
-RANDOM_WEIGHTS = "random"
 HYDRA_FILES = ".hydra"
 # Run or sweep folder -> its deepest ancestor that existed before Hydra made it (the callback
 # notes them): what a refused config leaves is removed up to there.
@@ -147,7 +146,7 @@ def _notes(setup: Setup, found: Estimate | None) -> None:
     if reduced:
         log.info("sample budgets below the methods' defaults: %s", ", ".join(reduced))
     model = setup.config["model"]
-    if model.get("weights") == RANDOM_WEIGHTS:
+    if model.get("weights") == RANDOM:
         log.warning(
             "model.weights=random: %s is untrained, so its maps and metrics say nothing about the "
             "trained network (flagged in summary.md and in every report table)",

@@ -17,6 +17,7 @@ from torchvision import transforms as T
 
 Weights = Literal["imagenet", "random"]
 PRETRAINED = "imagenet"  # the `weights` value that loads (or downloads) pretrained weights
+RANDOM = "random"  # the `weights` value of an untrained model (flagged in every report)
 Transform = Callable[..., torch.Tensor]
 
 

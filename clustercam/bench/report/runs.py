@@ -33,11 +33,11 @@ from clustercam.bench.run_folder import (
     read_per_image,
     read_runtime,
 )
+from clustercam.bench.zoo import RANDOM
 from metrics import MODES
 
 K_KEY = "n_clusters"
-RANDOM_WEIGHTS = "random"
-RANDOM_FLAG = "(model.weights=random)"
+RANDOM_FLAG = f"(model.weights={RANDOM})"
 NOT_RECORDED = "provenance not recorded (run predates it)"
 SHORT_COMMIT = 7
 # Cluster-CAM options that define a variant (docs/cluster-cam.md); other swept keys change the
@@ -102,7 +102,7 @@ class Run:
     def random_weights(self) -> bool:
         """An untrained model (model.weights=random): its numbers say nothing about the trained
         network, so its name says so in every table and it never sits beside published rows."""
-        return lookup(self.config, "model.weights") == RANDOM_WEIGHTS
+        return lookup(self.config, "model.weights") == RANDOM
 
     @property
     def model(self) -> str:
