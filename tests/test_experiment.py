@@ -32,7 +32,7 @@ from clustercam.bench.errors import ConfigError
 from clustercam.bench.estimate import Estimate, Passes, budgets, check_cpu_time, duration, estimate
 from clustercam.bench.experiment import _Progress, run
 from clustercam.bench.forget import rerun_command
-from clustercam.bench.gather import gather, main
+from clustercam.bench.gather import gather, main, short_table
 from clustercam.bench.merge import main as merge_main
 from clustercam.bench.run_command import RunDirCallback
 from clustercam.bench.run_folder import forget, read_per_image
@@ -650,6 +650,8 @@ def test_multirun_sweep_is_gathered(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (sweep / "gathered.md").read_text().splitlines()[:4] == short
     assert pd.read_csv(sweep / "gathered.csv").equals(table)
     assert (sweep / "fig3_k_tradeoff.png").read_bytes().startswith(b"\x89PNG")
+    older = table.drop(columns=[c for c in table.columns if c.startswith("deletion_auc")])
+    assert "Deletion AUC ↓" not in short_table(older)  # a summary from before a column existed
     assert printed.strip().endswith("fig3_k_tradeoff.png")
 
 

@@ -56,14 +56,15 @@ def gather(multirun_dir: Path) -> pd.DataFrame:
 
 def short_table(table: pd.DataFrame) -> pd.DataFrame:
     """The overrides that differ between jobs, method, N (images scored) and the mean of each
-    column of summary.md that holds a value."""
+    column of summary.md that holds a value (a summary written before a column existed has
+    none)."""
     settings = list(table.columns[: table.columns.get_loc("job")])
     varying = [key for key in settings if table[key].astype(str).nunique() > 1] or settings
     short = table[[*varying, "method"]].copy()
     short["N"] = table["n_images"] - table["n_skipped"]
     for field in BRIEF_FIELDS:
-        mean = table[f"{field.summary_name}_mean"]
-        if mean.notna().any():
+        mean = table.get(f"{field.summary_name}_mean")
+        if mean is not None and mean.notna().any():
             short[f"{field.label} {MARKS[field.better]}"] = mean.round(field.decimals)
     return short
 
