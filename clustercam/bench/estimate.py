@@ -67,9 +67,12 @@ def method_passes(options: Mapping[str, Any], layer: Sequence[int]) -> Passes:
         return Passes(1, tail=channels)
     if target == "ReciproCAM":
         return Passes(1, tail=positions)
-    if target in ("RandomMap", "CenterMap", "FakeMap", "EigenCAM", "KPCACAM"):
+    if target == "OptiCAM":
+        iterations = int(options.get("iterations", 50))
+        return Passes(1 + iterations, backward=iterations)
+    if target in ("RandomMap", "CenterMap", "FakeMap", "EigenCAM", "KPCACAM", "FEM"):
         return Passes(1)
-    if target in ("GradCAM", "GradCAMPlusPlus", "LayerCAM", "XGradCAM", "HiResCAM", "FEM"):
+    if target in ("GradCAM", "GradCAMPlusPlus", "LayerCAM", "XGradCAM", "HiResCAM", "CFCAM"):
         return Passes(1, backward=1)
     return Passes(1, backward=1, assumed=True)
 
