@@ -51,7 +51,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=22, help="photos for CF-CAM")
     parser.add_argument("--opticam-photos", type=int, default=2, help="photos for Opti-CAM")
-    parser.add_argument("--out", type=Path, default=Path("results/rival_agreement.md"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/rival_agreement.md"), help="the Markdown table"
+    )
     args = parser.parse_args()
     zoo = load_model("efficientnet_lite0")
     model, layer = zoo.model.eval(), zoo.model.get_submodule(zoo.target_layer)
