@@ -2,9 +2,10 @@
 
 Faithfulness metrics take any nn.Module and score perturbed images only through
 `clustercam.scoring.class_scores`; wrap the model with `clustercam.cost.counted` to measure a
-metric's own forward passes and seconds apart from the method's. ADCC and max-sensitivity call
-the method again (any callable that returns maps) and count that cost apart. Complexity and
-localisation need no forward pass. Invalid maps (constant, NaN) give NaN results and cost nothing.
+metric's own forward passes and seconds apart from the method's. ROAD imputes the removed
+pixels (a sparse solve on the CPU, timed apart). ADCC and max-sensitivity call the method again
+(any callable that returns maps) and count that cost apart. Complexity and localisation need no
+forward pass. Invalid maps (constant, NaN) give NaN results and cost nothing.
 """
 
 from metrics.adcc import ADCCResult, ADCCSummary, adcc, harmonic_adcc, pearson, summarize_adcc
@@ -56,6 +57,7 @@ from metrics.localization import (
     relevance_mass_accuracy,
     relevance_rank_accuracy,
 )
+from metrics.road import ROADResult, road
 from metrics.robustness import (
     QUANTUS_RADIUS,
     QUANTUS_SAMPLES,
@@ -84,6 +86,7 @@ __all__ = [
     "ConfidenceResult",
     "ConfidenceSummary",
     "Explainer",
+    "ROADResult",
     "SensitivityResult",
     "adcc",
     "as_boxes",
@@ -117,6 +120,7 @@ __all__ = [
     "preset",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
+    "road",
     "sparseness",
     "summarize_adcc",
     "summarize_auc",

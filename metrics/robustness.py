@@ -61,7 +61,7 @@ def perturbed_images(
 ) -> Iterator[torch.Tensor]:
     """The N noisy batches x + u, u ~ U[-radius, radius), one per sample, on the images' device."""
     _check_options(n_samples, radius)
-    generators = [torch.Generator().manual_seed(_image_seed(image, seed)) for image in images]
+    generators = [torch.Generator().manual_seed(image_seed(image, seed)) for image in images]
 
     def batches() -> Iterator[torch.Tensor]:
         for _ in range(n_samples):
@@ -125,7 +125,7 @@ def _nanmax(values: torch.Tensor) -> torch.Tensor:
     return torch.where(all_nan, torch.full_like(largest, float("nan")), largest)
 
 
-def _image_seed(image: torch.Tensor, seed: int) -> int:
+def image_seed(image: torch.Tensor, seed: int) -> int:
     """A generator seed from the image's bytes and `seed` (torch keeps 32 bits of CPU seeds)."""
     fingerprint = zlib.crc32(image.detach().cpu().float().numpy().tobytes())
     return (fingerprint + seed * _GOLDEN) % 2**32
