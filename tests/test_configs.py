@@ -169,7 +169,10 @@ def test_metrics_option(option: str) -> None:
     cfg = compose_config(f"metrics={option}")
     metrics = build_metrics(cfg.metrics, chunk_size=8)
     assert metrics.confidence_modes == ("continuous", "top50")
-    expected = PRESETS[option]
+    expected = PRESETS["fast" if option == "full" else option]  # full: fast's curves, and more
+    extra = (metrics.complexity, metrics.gain, metrics.adcc, metrics.metric_costs)
+    assert all(extra) == (metrics.sensitivity is not None) == (option == "full")
+    assert (metrics.road is not None) == (option == "full")
     for metric, kind in ((metrics.deletion, "deletion"), (metrics.insertion, "insertion")):
         assert isinstance(metric, CausalMetric) and metric.kind == kind
         assert (metric.step, metric.blur_kernel, metric.blur_sigma) == (

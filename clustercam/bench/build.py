@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,18 +33,27 @@ from clustercam.bench.selection import SELECTION_KEYS, Selection
 from clustercam.bench.zoo import PRETRAINED, RANDOM, ZooModel
 from clustercam.cam_method import CAMMethod
 from clustercam.cost import CostCounter, counted
-from metrics import MODES, CausalMetric
+from metrics import MODES, CausalMetric, ROADResult, SensitivityResult
 
 
 @dataclass
 class Metrics:
-    """The configured metrics; a None causal metric or an empty mode list is not computed."""
+    """The configured metrics; a None causal metric or an empty mode list is not computed, nor
+    are the metrics of configs/metrics/full.yaml left False or None (its comments say what each
+    one costs). `sensitivity` and `road` are metrics.max_sensitivity and metrics.road with their
+    configured options bound."""
 
     confidence_modes: tuple[str, ...]
     deletion: CausalMetric | None
     insertion: CausalMetric | None
     chunk_size: int
     localization: Localization
+    complexity: bool = False
+    gain: bool = False
+    adcc: bool = False
+    sensitivity: Callable[..., SensitivityResult] | None = None
+    road: Callable[..., ROADResult] | None = None
+    metric_costs: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,19 @@ def build_metrics(cfg: DictConfig, chunk_size: int) -> Metrics:
         raise ValueError(f"unknown confidence mode {unknown[0]!r}; valid: {', '.join(MODES)}")
     deletion = instantiated(cfg.deletion) if cfg.get("deletion") else None
     insertion = instantiated(cfg.insertion) if cfg.get("insertion") else None
-    return Metrics(modes, deletion, insertion, chunk_size, build_localization(cfg))
+    return Metrics(
+        modes,
+        deletion,
+        insertion,
+        chunk_size,
+        build_localization(cfg),
+        complexity=bool(cfg.get("complexity")),
+        gain=bool(cfg.get("gain")),
+        adcc=bool(cfg.get("adcc")),
+        sensitivity=instantiated(cfg.sensitivity) if cfg.get("sensitivity") else None,
+        road=instantiated(cfg.road) if cfg.get("road") else None,
+        metric_costs=bool(cfg.get("metric_costs")),
+    )
 
 
 def build_localization(cfg: DictConfig) -> Localization:

@@ -4,12 +4,17 @@ Everything downstream reads this table: the records (header, types, timing colum
 summary.csv, the report's tables and figures. Adding a per-image column is one `Field` line here
 (plus the code that fills it in the experiment loop); give it a `key` and a `table` and the report
 prints it too. Definitions of the metrics: docs/metrics.md.
+
+A field with a `group` is a column only in runs whose `metrics` config turns that group on
+(configs/metrics/full.yaml): the default run's columns are the fields without one (`COLUMNS`).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from metrics import MODES
 
@@ -17,7 +22,14 @@ from metrics import MODES
 # metric: summarised; timing: summarised, and the one kind that differs between identical runs.
 Kind = Literal["id", "text", "class", "number", "metric", "timing"]
 Better = Literal["lower", "higher"]
-TableName = Literal["confidence", "causal", "cost", "localization"]
+TableName = Literal["confidence", "causal", "cost", "localization", "full", "metric_cost"]
+# Keys of the `metrics` config that add columns when set (not null): configs/metrics/full.yaml.
+Group = Literal["complexity", "gain", "adcc", "sensitivity", "road", "metric_costs"]
+GROUPS: tuple[Group, ...] = ("complexity", "gain", "adcc", "sensitivity", "road", "metric_costs")
+# Metrics whose own cost a `metric_costs` run records per image (`<metric>_seconds`, `_forward`).
+COSTED_METRICS = (
+    "confidence", "deletion", "insertion", "complexity", "adcc", "sensitivity", "road"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,7 @@ class Field:
     table: the report table that shows it (cost columns: Table 3).
     span: the width of the metric's possible range in its summarised unit (AUC 1, AD and IC 100);
         paired comparisons call differences within a fixed fraction of it ties (bench/stats.py).
+    group: the `metrics` config key that adds the column (None: every run has it).
     """
 
     name: str
@@ -42,6 +55,7 @@ class Field:
     scale: float = 1.0
     summary: str = ""
     span: float = 1.0
+    group: Group | None = None
 
     @property
     def summary_name(self) -> str:
@@ -89,6 +103,18 @@ LOCALIZATION_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 GT_BOXES = "gt_boxes"
 
+
+def _metric_cost_fields(metric: str) -> tuple[Field, ...]:
+    """One metric's forward passes (its own and the method calls it makes) and seconds."""
+    label = metric.capitalize()
+    return (
+        Field(f"{metric}_forward", "metric", f"{metric}_forward", f"{label} forward", 1, "lower",
+              "metric_cost", group="metric_costs"),
+        Field(f"{metric}_seconds", "timing", f"{metric}_seconds", f"{label} s", 3, "lower",
+              "metric_cost", group="metric_costs"),
+    )  # fmt: skip
+
+
 FIELDS: tuple[Field, ...] = (
     Field("image_id", "id"),
     Field("path", "text"),
@@ -107,11 +133,44 @@ FIELDS: tuple[Field, ...] = (
     Field("metric_forward", "metric", "metric_forward", "Metric forward", 1, "lower", "cost"),
     Field("metric_seconds", "timing", "metric_seconds", "Metric seconds", 3, "lower", "cost"),
     *LOCALIZATION_FIELDS,
+    Field("sparseness", "metric", "sparseness", "Sparseness (Gini)", 4, "higher", "full",
+          group="complexity"),
+    Field("complexity", "metric", "complexity", "Complexity (entropy)", 3, "lower", "full",
+          span=math.log(224 * 224), group="complexity"),  # its largest value on 224 x 224 maps
+    Field("gain", "metric", "gain", "Average Gain (%)", 2, "higher", "full", span=100.0,
+          group="gain"),
+    Field("adcc", "metric", "adcc", "ADCC", 4, "higher", "full", group="adcc"),
+    Field("coherency", "metric", "coherency", "Coherency", 4, "higher", "full", group="adcc"),
+    Field("adcc_complexity", "metric", "adcc_complexity", "ADCC complexity", 4, "lower", "full",
+          group="adcc"),
+    Field("max_sensitivity", "metric", "max_sensitivity", "Max-Sensitivity", 4, "lower", "full",
+          group="sensitivity"),
+    Field("road_morf", "metric", "road_morf", "ROAD MoRF", 4, "lower", "full", group="road"),
+    Field("road_lerf", "metric", "road_lerf", "ROAD LeRF", 4, "higher", "full", group="road"),
+    Field("road_combined", "metric", "road_combined", "ROAD combined", 4, "higher", "full",
+          group="road"),
+    *(field for metric in COSTED_METRICS for field in _metric_cost_fields(metric)),
+    Field("road_imputation_seconds", "timing", "road_imputation_seconds",
+          "ROAD imputation s", 3, "lower", "metric_cost", group="metric_costs"),
     Field("skipped", "text"),
 )
 
 BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
-COLUMNS: tuple[str, ...] = tuple(field.name for field in FIELDS)
+
+
+def enabled_groups(metrics_config: Mapping[str, Any]) -> tuple[Group, ...]:
+    """The groups a run's `metrics` config turns on: those of its keys that are set."""
+    return tuple(g for g in GROUPS if metrics_config.get(g) not in (None, False))
+
+
+def run_columns(groups: Iterable[str] = ()) -> tuple[str, ...]:
+    """per_image.csv's columns in a run with these groups on, in schema order."""
+    on = set(groups)
+    return tuple(f.name for f in FIELDS if f.group is None or f.group in on)
+
+
+COLUMNS: tuple[str, ...] = run_columns()  # a default run's (metrics=fast)
+ALL_COLUMNS: tuple[str, ...] = tuple(field.name for field in FIELDS)
 TIMING_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.kind == "timing")
 SUMMARISED: tuple[Field, ...] = tuple(f for f in FIELDS if f.summarised)
 NUMERIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in SUMMARISED)

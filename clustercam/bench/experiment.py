@@ -38,7 +38,14 @@ from clustercam.bench.zoo import ZooModel
 from clustercam.cam_method import CAMMethod
 from clustercam.cost import Cost, CostCounter
 from clustercam.scoring import chunk_limits
-from metrics import confidence, invalid_maps
+from metrics import (
+    adcc,
+    complexity,
+    confidence,
+    gain_from_confidence,
+    invalid_maps,
+    sparseness,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +165,8 @@ def warm_up(batch: LoadedBatch, bench: Bench) -> dict[str, float]:
             with bench.model.measure() as cost:
                 explanation = method(images, classes)
                 maps = explanation.maps
-                _score(bench.model, images, maps, classes, original, endpoints, bench.metrics)
+                _score(bench.model, method, images, maps, classes, original, endpoints,
+                       bench.metrics)  # fmt: skip
             seconds[name] = cost.seconds
             log.info("warm-up of %s: %.2f s (not in per-image seconds)", name, cost.seconds)
     return seconds
@@ -252,8 +260,8 @@ def _explain(
         index = None if len(chosen) == n_images else torch.tensor(chosen, device=images.device)
         # Results never depend on which images share a call, so a subset is explained alone.
         explanation = method(_take(images, index), _take(classes, index))
-        columns, image_curves, metric_cost = _score(
-            model, _take(images, index), explanation.maps, _take(classes, index),
+        columns, image_curves, metric_cost, costs = _score(
+            model, method, _take(images, index), explanation.maps, _take(classes, index),
             _take(original, index), {kind: _take(ends, index) for kind, ends in endpoints.items()},
             metrics,
         )  # fmt: skip
@@ -263,6 +271,14 @@ def _explain(
             [class_list[i] for i in chosen],
         )  # fmt: skip
         metric_cost = metric_cost.per_image(len(chosen)) + shared_cost
+        own_costs = {}
+        for metric, cost in costs.items() if metrics.metric_costs else ():
+            if isinstance(cost, Cost):
+                cost = cost.per_image(len(chosen))
+                own_costs.update({f"{metric}_forward": cost.forward,
+                                  f"{metric}_seconds": cost.seconds})  # fmt: skip
+            else:
+                own_costs[metric] = cost / len(chosen)
         invalid = invalid_maps(explanation.maps).tolist()
         kept = any(bench.keeps_maps(samples[i].image_id) for i in chosen)
         host_maps = explanation.maps.float().cpu().numpy() if kept else None
@@ -281,6 +297,7 @@ def _explain(
                 "seconds": explanation.cost.seconds,
                 "metric_forward": metric_cost.forward,
                 "metric_seconds": metric_cost.seconds,
+                **own_costs,
                 "skipped": "invalid map (constant or not finite)" if invalid[b] else "",
             }
             rows[sample.image_id].append(row)
@@ -304,35 +321,74 @@ def _take(values: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
 
 def _score(
     model: CostCounter,
+    method: CAMMethod,
     images: torch.Tensor,
     maps: torch.Tensor,
     classes: torch.Tensor,
     original: torch.Tensor,
     endpoints: Mapping[str, torch.Tensor],
     metrics: Metrics,
-) -> tuple[dict[str, list[float]], dict[str, list[list[float]]], Cost]:
-    """Per-image metric columns and curves of one method's maps, and what the metrics spent."""
+) -> tuple[
+    dict[str, list[float]], dict[str, list[list[float]]], Cost, dict[str, Cost | float]
+]:
+    """Per-image metric columns and curves of one method's maps, what the metrics spent, and
+    what each metric spent (batch totals, by columns.COSTED_METRICS name; ROAD's imputation
+    seconds as `road_imputation_seconds`). ADCC and Max-Sensitivity call `method` again."""
     values: dict[str, torch.Tensor] = {}
     curve_values: dict[str, torch.Tensor] = {}
+    costs: dict[str, Cost | float] = {}
+    continuous = None  # AD's continuous-mode result, which Average Gain and ADCC reuse
+    chunk_size = metrics.chunk_size
     with model.measure() as cost:
-        for mode in metrics.confidence_modes:
-            result = confidence(
-                model, images, maps, classes, mode, metrics.chunk_size, original_probs=original
-            )
-            for quantity, column in confidence_columns(mode).items():
-                values[column] = getattr(result, quantity)
+        with model.measure() as costs["confidence"]:
+            for mode in metrics.confidence_modes:
+                result = confidence(
+                    model, images, maps, classes, mode, chunk_size, original_probs=original
+                )
+                for quantity, column in confidence_columns(mode).items():
+                    values[column] = getattr(result, quantity)
+                if mode == "continuous":
+                    continuous = result
         for kind, ends in endpoints.items():
-            metric = getattr(metrics, kind)
-            result = metric(model, images, maps, classes, ends, metrics.chunk_size)
+            with model.measure() as costs[kind]:
+                metric = getattr(metrics, kind)
+                result = metric(model, images, maps, classes, ends, chunk_size)
             values[auc_column(kind)] = result.auc
             curve_values[kind] = result.curves
+        if metrics.complexity:
+            with model.measure() as costs["complexity"]:
+                values["sparseness"], values["complexity"] = sparseness(maps), complexity(maps)
+        if metrics.gain or metrics.adcc:
+            if continuous is None:  # charged to the metrics that need it
+                with model.measure() as costs["confidence"]:
+                    continuous = confidence(
+                        model, images, maps, classes, "continuous", chunk_size, original
+                    )
+            if metrics.gain:
+                values["gain"] = gain_from_confidence(continuous)
+        if metrics.adcc:
+            with model.measure() as costs["adcc"]:
+                parts = adcc(method, model, images, classes, maps, continuous, original,
+                             chunk_size)  # fmt: skip
+            values.update(adcc=parts.adcc, coherency=parts.coherency,
+                          adcc_complexity=parts.complexity)  # fmt: skip
+        if metrics.sensitivity is not None:
+            with model.measure() as costs["sensitivity"]:
+                moved = metrics.sensitivity(method, model, images, classes, maps)
+            values["max_sensitivity"] = moved.max_sensitivity
+        if metrics.road is not None:
+            with model.measure() as costs["road"]:
+                removed = metrics.road(model, images, maps, classes, chunk_size=chunk_size)
+            values.update(road_morf=removed.morf_auc, road_lerf=removed.lerf_auc,
+                          road_combined=removed.combined)  # fmt: skip
+            costs["road_imputation_seconds"] = removed.imputation_seconds
     # One copy to the host for all columns (float64 keeps the values as .tolist() gave them).
     columns: dict[str, list[float]] = {}
     if values:
         table = torch.stack([v.to(torch.float64) for v in values.values()]).cpu().tolist()
         columns = dict(zip(values, table))
     curves = {kind: c.cpu().tolist() for kind, c in curve_values.items()}
-    return columns, curves, cost
+    return columns, curves, cost, costs
 
 
 def _base_row(sample: Sample) -> dict[str, Any]:

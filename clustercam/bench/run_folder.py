@@ -35,7 +35,13 @@ import pandas as pd
 import yaml
 from filelock import FileLock, Timeout
 
-from clustercam.bench.columns import COLUMNS, READ_TYPES
+from clustercam.bench.columns import (
+    ALL_COLUMNS,
+    COLUMNS,
+    READ_TYPES,
+    enabled_groups,
+    run_columns,
+)
 from clustercam.bench.errors import ConfigError
 
 # Config keys that may change between an interrupted run and its resumption: they change where
@@ -66,12 +72,14 @@ class RunRecords:
     """The files of one run directory, opened for appending; see the module docstring.
 
     `config` is the run's resolved config: a new directory stores it, an existing one must hold
-    the same (up to RESUMABLE_KEYS), else the run stops rather than mix two experiments.
+    the same (up to RESUMABLE_KEYS), else the run stops rather than mix two experiments. Its
+    `metrics` node says which columns per_image.csv has (columns.enabled_groups).
     """
 
     def __init__(self, run_dir: Path, methods: Sequence[str], config: Mapping[str, Any]) -> None:
         self.run_dir = Path(run_dir)
         self.methods = list(methods)
+        self.columns = run_columns(enabled_groups(config.get("metrics") or {}))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.run_dir / LOCK)
         try:
@@ -93,17 +101,17 @@ class RunRecords:
         self._curves_file = open(self.run_dir / CURVES, "a")  # noqa: SIM115
         self._writer = csv.writer(self._rows_file, lineterminator="\n")
         if new_table:
-            self._writer.writerow(COLUMNS)
+            self._writer.writerow(self.columns)
             self._rows_file.flush()
 
     def _recover(self) -> list[dict[str, str]]:
         """Rows of the (image, method) pairs that finished; rewrites the files without anything
         else."""
         rows_path, curves_path = self.run_dir / PER_IMAGE, self.run_dir / CURVES
-        kept_rows = _rows(rows_path)
+        kept_rows = _rows(rows_path, self.columns)
         # An older run lacks newer columns (e.g. `tail`): its rows are rewritten with the current
         # header, those columns empty.
-        old_header = _header(rows_path) not in (None, list(COLUMNS))
+        old_header = _header(rows_path) not in (None, list(self.columns))
         if _has_partial(rows_path) or old_header:
             write_table(rows_path, kept_rows)
         kept_curves = finished_curves(self.run_dir, _pairs(kept_rows))
@@ -135,7 +143,7 @@ class RunRecords:
             _write_maps(path, {**kept, **{k: v.astype(np.float16) for k, v in maps.items()}})
         self._curves_file.writelines(json.dumps(dict(c)) + "\n" for c in curves)
         self._curves_file.flush()
-        cells = [[_cell(row.get(c)) for c in COLUMNS] for row in rows]
+        cells = [[_cell(row.get(c)) for c in self.columns] for row in rows]
         self._writer.writerows(cells)
         self._rows_file.flush()
         self.recorded.setdefault(image_id, set()).update(row["method"] for row in rows)
@@ -173,7 +181,7 @@ class RunRecords:
         """Rewrites per_image.csv and curves.jsonl in data-set order, methods in run order, if
         resuming (e.g. after `forget`) left them otherwise; an uninterrupted run's already are."""
         rank = order_key(image_ids, self.methods)
-        rows = _rows(self.run_dir / PER_IMAGE)
+        rows = _rows(self.run_dir / PER_IMAGE, self.columns)
         ordered = sorted(rows, key=rank)
         if ordered != rows:
             self._rows_file.close()
@@ -335,8 +343,10 @@ def config_differences(
 
 
 def write_table(path: Path, rows: Sequence[Mapping[str, str]]) -> None:
-    """per_image.csv from rows of text cells (as finished_rows gives them), atomically."""
-    _replace(path, _csv_text([COLUMNS, *([row[c] for c in COLUMNS] for row in rows)]))
+    """per_image.csv from rows of text cells (as finished_rows gives them), atomically; the
+    columns are the rows' own (the default run's when there are none)."""
+    columns = list(rows[0]) if rows else list(COLUMNS)
+    _replace(path, _csv_text([columns, *([row[c] for c in columns] for row in rows)]))
 
 
 
@@ -386,19 +396,22 @@ def _header(path: Path) -> list[str] | None:
     return lines[0].split(",") if lines else None
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    """The complete rows of a per_image.csv, text cells, with every current column: an older
-    run's rows get the columns added since (e.g. `tail`) empty; unknown columns are an error."""
+def _rows(path: Path, columns: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """The complete rows of a per_image.csv, text cells, with `columns` (by default the default
+    run's and the file's own): an older run's rows get the columns added since (e.g. `tail`)
+    empty; unknown columns are an error."""
     lines = _complete_lines(path)
     header = lines[0].split(",") if lines else list(COLUMNS)
-    unknown = [c for c in header if c not in COLUMNS]
+    if columns is None:
+        columns = [c for c in ALL_COLUMNS if c in COLUMNS or c in header]
+    unknown = [c for c in header if c not in ALL_COLUMNS]
     if unknown:
         raise ValueError(
             f"{path} has columns this version does not know ({', '.join(unknown)}); "
             "resume it with the version that started it, or choose a new run dir"
         )
     rows = csv.DictReader(lines[1:], fieldnames=header)
-    return [{c: row.get(c) or "" for c in COLUMNS} for row in rows]
+    return [{c: row.get(c) or "" for c in columns} for row in rows]
 
 
 def _pair(record: Mapping[str, Any]) -> tuple[str, str]:

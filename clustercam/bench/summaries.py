@@ -43,15 +43,16 @@ def summarize_run(
     methods = list(methods) if methods is not None else list(dict.fromkeys(per_image["method"]))
     setup_costs = setup_costs or {}
     table = []
+    fields = [field for field in SUMMARISED if field.name in per_image]  # the run's own columns
     for method in methods:
         rows = per_image[per_image["method"] == method]
-        summary, _ = stats.summarize_fields(rows, SUMMARISED)
+        summary, _ = stats.summarize_fields(rows, fields)
         entry: dict[str, Any] = {
             "method": method,
             "n_images": len(rows),
             "n_skipped": len(rows) - len(stats.kept_rows(rows)),
         }
-        for field in SUMMARISED:
+        for field in fields:
             mean, half, _ = summary[field.name]
             entry[f"{field.summary_name}_mean"], entry[f"{field.summary_name}_ci95"] = mean, half
         entry["setup_forward"] = setup_costs.get(method, {}).get("forward", 0.0)
