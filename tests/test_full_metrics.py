@@ -11,9 +11,9 @@ from runner_support import TINY, compose_config, make_image_folder
 
 from clustercam.bench.columns import COLUMNS, GROUPS, TIMING_COLUMNS, run_columns
 from clustercam.bench.experiment import run
-from clustercam.bench.run_folder import read_per_image
 from clustercam.bench.report.agreement import kendall_matrix, ranks
 from clustercam.bench.report.cli import main as report_main
+from clustercam.bench.run_folder import read_per_image
 
 # The default run's per_image.csv and summary.csv columns before metrics=full existed (main with
 # localisation): a default run must keep writing exactly these.
@@ -139,14 +139,14 @@ def test_report_writes_agreement_and_median_rank(
 ) -> None:
     fast, full = fast_and_full
     written = {path.name for path in report_main([str(full), "--out", str(tmp_path)])}
-    assert {"table7_metric_agreement.csv", "table8_median_rank.csv",
-            "fig7_metric_agreement.png"} <= written  # fmt: skip
-    agreement = pd.read_csv(tmp_path / "table7_metric_agreement.csv")
+    assert {"table8_metric_agreement.csv", "table9_median_rank.csv",
+            "fig8_metric_agreement.png"} <= written  # fmt: skip
+    agreement = pd.read_csv(tmp_path / "table8_metric_agreement.csv")
     diagonal = [agreement.loc[i, name] for i, name in enumerate(agreement["metric"])]
     assert diagonal == pytest.approx([1.0] * len(diagonal))
-    median = pd.read_csv(tmp_path / "table8_median_rank.csv")
+    median = pd.read_csv(tmp_path / "table9_median_rank.csv")
     assert sorted(median["label"]) == ["Center", "Fake", "Grad-CAM"]
     assert median["median_rank"].is_monotonic_increasing
     # A default run has no metrics=full columns: no Tables 7 and 8.
     plain = {path.name for path in report_main([str(fast), "--out", str(tmp_path / "fast")])}
-    assert not any(name.startswith(("table7", "table8", "fig7")) for name in plain)
+    assert not any(name.startswith(("table8", "table9", "fig8")) for name in plain)

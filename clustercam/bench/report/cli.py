@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from clustercam.bench.report.agreement import agreement_figure, agreement_tables, is_full
 from clustercam.bench.report.figures import (
     curves_figure,
     k_tradeoff_figure,
@@ -81,6 +82,13 @@ def make_figures(inputs: Inputs, out: Path, grid_images: int) -> tuple[list[Path
                     ),
                 )
             )
+    for run, tag in zip(inputs.runs, run_tags(inputs.runs)):
+        if not is_full(run):
+            continue
+        figures.append(
+            attempt(notes, f"metric agreement ({run.name})",
+                    lambda r=run, t=tag: agreement_figure(r, out / f"fig8_metric_agreement{t}.png"))
+        )  # fmt: skip
     sweeps: dict[str, list[Job]] = defaultdict(list)
     for job in inputs.k_jobs:
         sweeps[job.sweep].append(job)
@@ -148,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     args.out.mkdir(parents=True, exist_ok=True)
     inputs, notes = discover(args.inputs)
     tables, table_notes = build_tables(inputs)
+    checks, check_notes = agreement_tables(inputs.runs)
+    tables, table_notes = [*tables, *checks], [*table_notes, *check_notes]
     figures, figure_notes = make_figures(inputs, args.out, args.grid_images)
     frontier, frontier_figures, frontier_notes = make_frontier(inputs, args.out)
     tables += frontier

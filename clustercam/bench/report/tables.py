@@ -52,6 +52,7 @@ PRETTY = {  # keyed by canonical(method)
     "kpcacam": "KPCA-CAM",
     "cfcam": "CF-CAM",
     "opticam": "Opti-CAM",
+    "fake": "Fake",
 }
 # The adapters' classes (baselines/adapters.py) -> the library whose method they run.
 LIBRARIES = {"PytorchGradCAM": "pytorch-grad-cam", "TorchCAM": "torchcam"}
