@@ -167,6 +167,17 @@ def test_imputation_equals_pytorch_grad_cam_on_a_photo() -> None:
         torch.testing.assert_close(filled.float(), theirs, rtol=1e-5, atol=1e-5)
 
 
+def test_a_mask_that_removes_every_pixel_gives_zeros_as_pytorch_grad_cam() -> None:
+    # Nothing is left to impute from (a singular system, zero right-hand side): both solvers
+    # return zeros, the normalised mean image. A map with one value almost everywhere (the fake
+    # map) removes every pixel at each LeRF fraction, since ties at the threshold go together.
+    image = photo()
+    everything = torch.ones(1, SIZE, SIZE, dtype=torch.bool)
+    theirs = pgc_road.NoisyLinearImputer(noise=0.0)(image, torch.zeros(SIZE, SIZE))
+    assert torch.equal(impute(image, everything)[0].float().abs(), theirs.abs())
+    assert not theirs.abs().any()
+
+
 def test_road_scores_equal_pytorch_grad_cam_without_noise(monkeypatch) -> None:
     # Its ROAD classes build NoisyLinearImputer() with noise 0.01 from the global generator; with
     # the noise off, its averages over percentiles 10..90 are our AUCs minus p_c(x) (it reports
