@@ -29,7 +29,6 @@ from clustercam.bench.report.tables import (
     Table,
     caption,
     frame,
-    present,
     pretty,
     provenance_lines,
     runs_note,
@@ -42,9 +41,14 @@ RANKED: tuple[Field, ...] = tuple(
 MIN_METHODS = 3  # fewer methods give no ranking to compare
 
 
+def ranked_fields(run: Run) -> list[Field]:
+    """The quality metrics the run has values of (a default run has no metrics=full columns)."""
+    return [f for f in RANKED if f.name in run.rows and np.isfinite(run.rows[f.name]).any()]
+
+
 def is_full(run: Run) -> bool:
     """Whether the run has the metrics=full columns and enough methods to rank."""
-    full = any(f.table == "full" for f in present(RANKED, [run]))
+    full = any(f.table == "full" for f in ranked_fields(run))
     return full and len(run.methods) >= MIN_METHODS
 
 
@@ -58,7 +62,7 @@ def full_runs(runs: Sequence[Run]) -> list[Run]:
 
 def method_means(run: Run) -> pd.DataFrame:
     """Methods x ranked metrics (field names): each method's mean over the images it scored."""
-    fields = present(RANKED, [run])
+    fields = ranked_fields(run)
     rows = {}
     for method in run.methods:
         summary, _ = stats.summarize_fields(run.rows[run.rows["method"] == method], fields)
