@@ -139,7 +139,8 @@ def test_report_writes_agreement_and_median_rank(
 ) -> None:
     fast, full = fast_and_full
     written = {path.name for path in report_main([str(full), "--out", str(tmp_path)])}
-    assert {"table8_metric_agreement.csv", "table9_median_rank.csv",
+    assert {"table8_metric_agreement.csv", "table9_median_rank.csv", "table10_full_metrics.csv",
+            "table11_metric_cost.csv",
             "fig8_metric_agreement.png"} <= written  # fmt: skip
     agreement = pd.read_csv(tmp_path / "table8_metric_agreement.csv")
     diagonal = [agreement.loc[i, name] for i, name in enumerate(agreement["metric"])]

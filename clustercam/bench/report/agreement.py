@@ -1,6 +1,7 @@
-"""Checks on the metrics themselves, from runs with metrics=full (docs/metrics.md, Agreement):
-Table 8, the Kendall tau between every two metrics' rankings of the methods, with its heat map;
-Table 9, each method's median rank over all metrics (LATEC, Klein et al. 2024).
+"""The tables of runs with metrics=full (docs/metrics.md): the checks on the metrics themselves,
+Table 8, the Kendall tau between every two metrics' rankings of the methods, with its heat map,
+and Table 9, each method's median rank over all metrics (LATEC, Klein et al. 2024); Table 10, the
+metrics that metrics=full adds, per method; Table 11, each metric's own passes and seconds.
 
 A metric ranks the methods by their mean over the images each one scored, best first by the
 metric's own direction (`Field.better`, the one column schema), ties sharing their mean rank. The
@@ -19,16 +20,19 @@ import pandas as pd
 from scipy.stats import kendalltau, rankdata
 
 from clustercam.bench import stats
-from clustercam.bench.columns import SUMMARISED, Field
+from clustercam.bench.columns import SUMMARISED, Field, table_fields
 from clustercam.bench.report.figures import save
 from clustercam.bench.report.runs import Run
 from clustercam.bench.report.tables import (
     BASE_COLUMNS,
+    CI_NOTE,
     Column,
     NotAvailable,
     Table,
     caption,
     frame,
+    method_rows,
+    metric_columns,
     pretty,
     provenance_lines,
     runs_note,
@@ -181,10 +185,54 @@ def agreement_figure(run: Run, out: Path) -> Path:
     return save(fig, out)
 
 
+def per_method_table(
+    runs: Sequence[Run], number: int, name: str, title: str, fields: Sequence[Field], text: str
+) -> Table:
+    """Mean ± 95% CI of `fields` (those every run has) per method, one block per metrics=full
+    run."""
+    runs = full_runs(runs)
+    fields = [f for f in fields if all(f.name in run.rows for run in runs)]
+    if not fields:
+        raise NotAvailable(f"no run has the columns of {name}")
+    rows, notes = [], []
+    for run in runs:
+        run_rows, run_notes = method_rows(run, fields)
+        rows += run_rows
+        notes += run_notes
+    columns = (*BASE_COLUMNS, *metric_columns(fields))
+    return Table(number, name, title, caption(text, CI_NOTE, runs_note(runs), *notes), columns,
+                 frame(rows, columns), ("model", "data"), provenance_lines(runs))  # fmt: skip
+
+
+def full_table(runs: Sequence[Run]) -> Table:
+    """Table 10: the metrics that metrics=full adds, per method."""
+    return per_method_table(
+        runs, 10, "table10_full_metrics", "Complexity, Average Gain, ADCC, robustness, ROAD",
+        table_fields("full"),
+        "Sparseness (Gini, higher = sparser), Complexity (entropy, nats), Average Gain (%), ADCC "
+        "and its Coherency and complexity (mean saliency), Max-Sensitivity (N noisy inputs), ROAD "
+        "MoRF / LeRF AUCs and combined score; arrows give each one's better direction "
+        "(docs/metrics.md)",
+    )  # fmt: skip
+
+
+def metric_cost_table(runs: Sequence[Run]) -> Table:
+    """Table 11: each metric's own forward passes and seconds per image, per method."""
+    return per_method_table(
+        runs, 11, "table11_metric_cost", "Cost of each metric per image",
+        table_fields("metric_cost"),
+        "Each metric's own forward passes (with the method calls ADCC and Max-Sensitivity make) "
+        "and seconds per image; what every method of an image shares (p_c(x), the curves' "
+        "endpoints) is not in them. ROAD imputation s: the part of ROAD's seconds spent in its "
+        "sparse solves",
+    )  # fmt: skip
+
+
 def agreement_tables(runs: Sequence[Run]) -> tuple[list[Table], list[str]]:
-    """Tables 8 and 9, or a note for each the runs cannot support."""
+    """Tables 8 to 11, or a note for each the runs cannot support."""
     tables, notes = [], []
-    for name, build in (("Table 8", agreement_table), ("Table 9", median_rank_table)):
+    for name, build in (("Table 8", agreement_table), ("Table 9", median_rank_table),
+                        ("Table 10", full_table), ("Table 11", metric_cost_table)):  # fmt: skip
         try:
             tables.append(build(runs))
         except NotAvailable as reason:
