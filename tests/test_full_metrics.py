@@ -139,15 +139,15 @@ def test_report_writes_agreement_and_median_rank(
 ) -> None:
     fast, full = fast_and_full
     written = {path.name for path in report_main([str(full), "--out", str(tmp_path)])}
-    assert {"table8_metric_agreement.csv", "table9_median_rank.csv", "table10_full_metrics.csv",
-            "table11_metric_cost.csv",
-            "fig8_metric_agreement.png"} <= written  # fmt: skip
-    agreement = pd.read_csv(tmp_path / "table8_metric_agreement.csv")
+    assert {"table9_metric_agreement.csv", "table10_median_rank.csv", "table11_full_metrics.csv",
+            "table12_metric_cost.csv",
+            "fig9_metric_agreement.png"} <= written  # fmt: skip
+    agreement = pd.read_csv(tmp_path / "table9_metric_agreement.csv")
     diagonal = [agreement.loc[i, name] for i, name in enumerate(agreement["metric"])]
     assert diagonal == pytest.approx([1.0] * len(diagonal))
-    median = pd.read_csv(tmp_path / "table9_median_rank.csv")
+    median = pd.read_csv(tmp_path / "table10_median_rank.csv")
     assert sorted(median["label"]) == ["Center", "Fake", "Grad-CAM"]
     assert median["median_rank"].is_monotonic_increasing
     # A default run has no metrics=full columns: no Tables 7 and 8.
     plain = {path.name for path in report_main([str(fast), "--out", str(tmp_path / "fast")])}
-    assert not any(name.startswith(("table8", "table9", "fig8")) for name in plain)
+    assert not any(name.startswith(("table9", "table10", "fig9")) for name in plain)

@@ -1,7 +1,7 @@
 """The tables of runs with metrics=full (docs/metrics.md): the checks on the metrics themselves,
-Table 8, the Kendall tau between every two metrics' rankings of the methods, with its heat map,
-and Table 9, each method's median rank over all metrics (LATEC, Klein et al. 2024); Table 10, the
-metrics that metrics=full adds, per method; Table 11, each metric's own passes and seconds.
+Table 9, the Kendall tau between every two metrics' rankings of the methods, with its heat map,
+and Table 10, each method's median rank over all metrics (LATEC, Klein et al. 2024); Table 11, the
+metrics that metrics=full adds, per method; Table 12, each metric's own passes and seconds.
 
 A metric ranks the methods by their mean over the images each one scored, best first by the
 metric's own direction (`Field.better`, the one column schema), ties sharing their mean rank. The
@@ -113,7 +113,7 @@ def _label(name: str) -> str:
 
 
 def agreement_table(runs: Sequence[Run]) -> Table:
-    """Table 8: the Kendall tau between every two metrics, one block of rows per run."""
+    """Table 9: the Kendall tau between every two metrics, one block of rows per run."""
     runs = full_runs(runs)
     rows, keys = [], []
     for run in runs:
@@ -130,13 +130,13 @@ def agreement_table(runs: Sequence[Run]) -> Table:
         "methods, -1 = the reverse)",
         runs_note(runs),
     )
-    return Table(8, "table8_metric_agreement", "Metric agreement (Kendall tau)", text,
+    return Table(9, "table9_metric_agreement", "Metric agreement (Kendall tau)", text,
                  columns, frame(rows, columns), ("model", "data"),
                  provenance_lines(runs))  # fmt: skip
 
 
 def median_rank_table(runs: Sequence[Run]) -> Table:
-    """Table 9: each method's median rank over every metric, then its rank under each one."""
+    """Table 10: each method's median rank over every metric, then its rank under each one."""
     runs = full_runs(runs)
     rows, keys = [], []
     for run in runs:
@@ -160,13 +160,13 @@ def median_rank_table(runs: Sequence[Run]) -> Table:
         "rank, and its rank under each metric (ties share their mean rank)",
         runs_note(runs),
     )
-    return Table(9, "table9_median_rank", "Median rank over all metrics", text, columns,
+    return Table(10, "table10_median_rank", "Median rank over all metrics", text, columns,
                  frame(data.to_dict("records"), columns), ("model", "data"),
                  provenance_lines(runs))  # fmt: skip
 
 
 def agreement_figure(run: Run, out: Path) -> Path:
-    """Heat map of Table 8 for one run."""
+    """Heat map of Table 9 for one run."""
     full_runs([run])
     matrix = kendall_matrix(method_means(run))
     labels = [_label(name) for name in matrix.index]
@@ -205,9 +205,9 @@ def per_method_table(
 
 
 def full_table(runs: Sequence[Run]) -> Table:
-    """Table 10: the metrics that metrics=full adds, per method."""
+    """Table 11: the metrics that metrics=full adds, per method."""
     return per_method_table(
-        runs, 10, "table10_full_metrics", "Complexity, Average Gain, ADCC, robustness, ROAD",
+        runs, 11, "table11_full_metrics", "Complexity, Average Gain, ADCC, robustness, ROAD",
         table_fields("full"),
         "Sparseness (Gini, higher = sparser), Complexity (entropy, nats), Average Gain (%), ADCC "
         "and its Coherency and complexity (mean saliency), Max-Sensitivity (N noisy inputs), ROAD "
@@ -217,9 +217,9 @@ def full_table(runs: Sequence[Run]) -> Table:
 
 
 def metric_cost_table(runs: Sequence[Run]) -> Table:
-    """Table 11: each metric's own forward passes and seconds per image, per method."""
+    """Table 12: each metric's own forward passes and seconds per image, per method."""
     return per_method_table(
-        runs, 11, "table11_metric_cost", "Cost of each metric per image",
+        runs, 12, "table12_metric_cost", "Cost of each metric per image",
         table_fields("metric_cost"),
         "Each metric's own forward passes (with the method calls ADCC and Max-Sensitivity make) "
         "and seconds per image; what every method of an image shares (p_c(x), the curves' "
@@ -231,8 +231,8 @@ def metric_cost_table(runs: Sequence[Run]) -> Table:
 def agreement_tables(runs: Sequence[Run]) -> tuple[list[Table], list[str]]:
     """Tables 8 to 11, or a note for each the runs cannot support."""
     tables, notes = [], []
-    for name, build in (("Table 8", agreement_table), ("Table 9", median_rank_table),
-                        ("Table 10", full_table), ("Table 11", metric_cost_table)):  # fmt: skip
+    for name, build in (("Table 9", agreement_table), ("Table 10", median_rank_table),
+                        ("Table 11", full_table), ("Table 12", metric_cost_table)):  # fmt: skip
         try:
             tables.append(build(runs))
         except NotAvailable as reason:

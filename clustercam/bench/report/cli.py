@@ -87,7 +87,7 @@ def make_figures(inputs: Inputs, out: Path, grid_images: int) -> tuple[list[Path
             continue
         figures.append(
             attempt(notes, f"metric agreement ({run.name})",
-                    lambda r=run, t=tag: agreement_figure(r, out / f"fig8_metric_agreement{t}.png"))
+                    lambda r=run, t=tag: agreement_figure(r, out / f"fig9_metric_agreement{t}.png"))
         )  # fmt: skip
     sweeps: dict[str, list[Job]] = defaultdict(list)
     for job in inputs.k_jobs:
@@ -109,11 +109,11 @@ def make_figures(inputs: Inputs, out: Path, grid_images: int) -> tuple[list[Path
 
 
 def make_frontier(inputs: Inputs, out: Path) -> tuple[list[Table], list[Path], list[str]]:
-    """Table 8 and one frontier figure per model and preset in it."""
+    """Table 9 and one frontier figure per model and preset in it."""
     try:
         table = frontier_table(inputs.runs, inputs.k_jobs)
     except NotAvailable as reason:
-        return [], [], [f"Table 8 and the frontier figures skipped: {reason}"]
+        return [], [], [f"Table 9 and the frontier figures skipped: {reason}"]
     notes: list[str] = []
     groups = table.data[["model", "preset"]].drop_duplicates().itertuples(index=False)
     figures = [
