@@ -174,25 +174,6 @@ def test_opticam_costs_one_forward_plus_one_forward_and_backward_per_iteration(c
 # --- both ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda m, chunk: CFCAM(m, "features", chunk_size=chunk),
-        lambda m, chunk: CFCAM(m, "features", weighting="linear", chunk_size=chunk),
-        lambda m, chunk: OptiCAM(m, "features", iterations=5, chunk_size=chunk),
-    ],
-    ids=["cfcam", "cfcam_linear", "opticam"],
-)
-def test_batch_and_chunk_size_never_change_a_map(make):
-    model = TinyNet(n_classes=10).eval()
-    images = torch.randn(3, 3, 6, 6, generator=torch.Generator().manual_seed(9))
-    reference = make(model, 64)(images).maps
-    one_by_one = torch.cat([make(model, 1)(image[None]).maps for image in images])
-    torch.testing.assert_close(one_by_one, reference, atol=1e-6, rtol=0)
-    torch.testing.assert_close(make(model, 2)(images).maps, reference, atol=1e-6, rtol=0)
-    assert (reference.amax((1, 2)) == 1).all()  # no constant map: the test compares something
-
-
 def test_bad_options_get_a_clear_message():
     model = RegionModel()
     with pytest.raises(ValueError, match="unknown weighting 'max'; choose one of softmax, linear"):

@@ -11,7 +11,17 @@ from test_methods import region_images
 from torch import nn
 from toys import LinearGapModel, RegionModel, TinyNet
 
-from baselines import FEM, KPCACAM, GradCAM, HiResCAM, PytorchGradCAM, ReciproCAM, XGradCAM
+from baselines import (
+    CFCAM,
+    FEM,
+    KPCACAM,
+    GradCAM,
+    HiResCAM,
+    OptiCAM,
+    PytorchGradCAM,
+    ReciproCAM,
+    XGradCAM,
+)
 from clustercam.cam_method import CAMMethod, capture_output
 from clustercam.map_ops import minmax_normalize, upsample
 
@@ -216,8 +226,14 @@ def test_reciprocam_costs_one_forward_and_a_tail_pass_per_position(chunk_size):
         lambda m, chunk: KPCACAM(m, "features", chunk_size=chunk),
         lambda m, chunk: HiResCAM(m, "features", chunk_size=chunk),
         lambda m, chunk: XGradCAM(m, "features", chunk_size=chunk),
+        lambda m, chunk: CFCAM(m, "features", chunk_size=chunk),
+        lambda m, chunk: CFCAM(m, "features", weighting="linear", chunk_size=chunk),
+        lambda m, chunk: OptiCAM(m, "features", iterations=5, chunk_size=chunk),
     ],
-    ids=["reciprocam", "reciprocam_gaussian", "fem", "fem_pgc", "kpcacam", "hirescam", "xgradcam"],
+    ids=[
+        "reciprocam", "reciprocam_gaussian", "fem", "fem_pgc", "kpcacam", "hirescam", "xgradcam",
+        "cfcam", "cfcam_linear", "opticam",
+    ],
 )
 def test_batch_and_chunk_size_never_change_a_map(make):
     model = TinyNet(n_classes=10).eval()
