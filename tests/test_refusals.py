@@ -61,6 +61,11 @@ CASES: dict[str, list[tuple[tuple[str, ...], str]]] = {
         (("method=kpcacam", "method.gamma=0"), "gamma must be a finite number > 0 or None"),
     ],
     "ReciproCAM": [(("method=reciprocam", "method.kernel=foo"), "unknown kernel 'foo'")],
+    "CFCAM": [(("method=cfcam", "method.weighting=max"), "unknown weighting 'max'")],
+    "OptiCAM": [
+        (("method=opticam", "method.iterations=0"), "iterations must be an integer >= 1"),
+        (("method=opticam", "method.learning_rate=0"), "learning_rate must be a finite number > 0"),
+    ],
     "CenterMap": [(("method=center", "method.width=0"), "width must be positive, got 0")],
     "PytorchGradCAM": [
         (
