@@ -122,8 +122,8 @@ def agreement_table(runs: Sequence[Run]) -> Table:
         for name in matrix.index:
             rows.append({"model": run.model, "data": run.data, "label": _label(name),
                          "metric": name, **matrix.loc[name].to_dict()})  # fmt: skip
-    metric_columns = (Column(k, _label(k), 2) for k in keys)
-    columns = (*BASE_COLUMNS[:2], Column("label", "Metric"), *metric_columns)
+    metric_cells = (Column(k, _label(k), 2) for k in keys)
+    columns = (*BASE_COLUMNS[:2], Column("label", "Metric"), *metric_cells)
     text = caption(
         "Kendall's tau-b between two metrics' rankings of the methods (each by its mean over the "
         "images a method scored, signed by the metric's direction: +1 = the same order of better "
